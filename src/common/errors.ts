@@ -1,0 +1,55 @@
+/**
+ * Errors a user can trigger carry a stable `code`, the exit code the SmartOS tool would give, and an HTTP
+ * status for the API edge. Programmer errors stay plain `Error`.
+ * @module
+ */
+
+export interface ZonixErrorOptions {
+  exitCode?: number;
+  httpStatus?: number;
+  hint?: string;
+  cause?: unknown;
+}
+
+export class ZonixError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+  readonly hint: string | undefined;
+
+  constructor(code: string, message: string, opts: ZonixErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = opts.exitCode ?? 1;
+    this.httpStatus = opts.httpStatus ?? 500;
+    this.hint = opts.hint;
+  }
+}
+
+/** Bad arguments on a command line: exit 2, as every SmartOS tool does. */
+export class UsageError extends ZonixError {
+  /** Printed after the message (a command's usage text). */
+  readonly usage: string | undefined;
+  constructor(message: string, usage?: string) {
+    super('Usage', message, { exitCode: 2, httpStatus: 400 });
+    this.usage = usage;
+  }
+}
+
+export class NotFoundError extends ZonixError {
+  constructor(message: string, opts: ZonixErrorOptions = {}) {
+    super('ENOENT', message, { httpStatus: 404, ...opts });
+  }
+}
+
+export class NotSupportedError extends ZonixError {
+  constructor(message: string, opts: ZonixErrorOptions = {}) {
+    super('ENOTSUP', message, { httpStatus: 501, ...opts });
+  }
+}
+
+/** True when `err` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */
+export function isErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+}

@@ -1,0 +1,8 @@
+/**
+ * Shared building blocks with no Zonix dependencies: errors, undo, locks, durable writes.
+ * @module
+ */
+export * from './errors.ts';
+export * from './reverter.ts';
+export * from './lock.ts';
+export * from './fs-atomic.ts';

@@ -1,0 +1,151 @@
+/**
+ * A lock shared by every Zonix process on the host: a file created with O_EXCL that names its holder
+ * (pid and process start time). A holder that died (kill -9) leaves the file behind; the next taker sees
+ * the process is gone, and takes over, handing the dead holder's recorded intent to `onStale` so that
+ * half-done work can be reconciled first. Inside one process, takers of the same path queue up.
+ * @module
+ */
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isErrno, ZonixError } from './errors.ts';
+
+export interface LockHolder {
+  pid: number;
+  start: string;
+  intent?: unknown;
+}
+
+export interface LockOptions {
+  /** Give up after this long (default 60 s). */
+  timeoutMs?: number;
+  /** What the holder means to do: readable by whoever finds the lock stale. */
+  intent?: unknown;
+  /** Called with the dead holder's record before the lock is taken over. */
+  onStale?: (dead: LockHolder) => void | Promise<void>;
+}
+
+const inProcess = new Map<string, Promise<void>>();
+
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime), counted after the parenthesised command name.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const selfStart = processStartTime(process.pid) ?? '0';
+
+function readHolder(path: string): LockHolder | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+function fileAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function holderAlive(h: LockHolder): boolean {
+  return processStartTime(h.pid) === h.start;
+}
+
+export class FileLock {
+  private released = false;
+  constructor(
+    readonly path: string,
+    private readonly releaseInProcess: () => void,
+  ) {}
+
+  /** Rewrite the recorded intent (for example, as a multi-step operation advances). */
+  setIntent(intent: unknown): void {
+    const fd = openSync(this.path, 'w');
+    try {
+      writeSync(fd, JSON.stringify({ pid: process.pid, start: selfStart, intent }));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    try {
+      unlinkSync(this.path);
+    } finally {
+      this.releaseInProcess();
+    }
+  }
+}
+
+export async function acquireLock(path: string, opts: LockOptions = {}): Promise<FileLock> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  // Queue behind other takers in this process.
+  const prev = inProcess.get(path) ?? Promise.resolve();
+  let releaseLocal!: () => void;
+  const mine = new Promise<void>((resolve) => (releaseLocal = resolve));
+  const chained = prev.then(() => mine);
+  inProcess.set(path, chained);
+  const releaseInProcess = () => {
+    releaseLocal();
+    if (inProcess.get(path) === chained) inProcess.delete(path);
+  };
+  await prev;
+
+  let delay = 2;
+  for (;;) {
+    try {
+      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        writeSync(fd, JSON.stringify({ pid: process.pid, start: selfStart, intent: opts.intent }));
+      } finally {
+        closeSync(fd);
+      }
+      return new FileLock(path, releaseInProcess);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) {
+        releaseInProcess();
+        throw err;
+      }
+    }
+    const holder = readHolder(path);
+    if ((holder === undefined && fileAgeMs(path) > 2000) || (holder !== undefined && !holderAlive(holder))) {
+      // A holder that died, or a file torn by a crash between create and write.
+      try {
+        if (holder !== undefined && opts.onStale) await opts.onStale(holder);
+        unlinkSync(path);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) {
+          releaseInProcess();
+          throw err;
+        }
+      }
+      continue;
+    }
+    if (Date.now() > deadline) {
+      releaseInProcess();
+      throw new ZonixError('EBUSY', `timed out waiting for lock ${path} held by pid ${holder?.pid ?? '?'}`);
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+export async function withLock<T>(path: string, fn: (lock: FileLock) => Promise<T>, opts?: LockOptions) {
+  const lock = await acquireLock(path, opts);
+  try {
+    return await fn(lock);
+  } finally {
+    lock.release();
+  }
+}

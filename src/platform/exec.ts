@@ -1,0 +1,210 @@
+/**
+ * The one way Zonix runs a host program: argv arrays (never a shell), a timeout on every call, output
+ * captured, and failures raised as typed errors carrying the command, exit code and stderr.
+ * @module
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { ZonixError } from '../common/errors.ts';
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const STDERR_KEEP = 4096;
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Data for stdin. */
+  input?: string | Uint8Array;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Exit codes that are not failures (default [0]). */
+  okCodes?: number[];
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+function describe(tool: string, argv: readonly string[]): string {
+  return [tool, ...argv].join(' ');
+}
+
+export class HostCommandError extends ZonixError {
+  constructor(
+    readonly tool: string,
+    readonly argv: readonly string[],
+    /** The program's exit status (null when a signal ended it). */
+    readonly status: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly stderr: string,
+  ) {
+    const how = signal ? `killed by ${signal}` : `exit ${status}`;
+    const detail = stderr.trim().split('\n').slice(-3).join('; ');
+    super('EHOSTCMD', `Failed to run: ${describe(tool, argv)}: ${how}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+export class HostCommandTimeoutError extends ZonixError {
+  constructor(
+    readonly tool: string,
+    readonly argv: readonly string[],
+    readonly timeoutMs: number,
+  ) {
+    super('ETIMEDOUT', `Timed out after ${timeoutMs} ms: ${describe(tool, argv)}`);
+  }
+}
+
+export class ToolNotFoundError extends ZonixError {
+  constructor(readonly tool: string) {
+    super('ENOTOOL', `required host program not found: ${tool}`);
+  }
+}
+
+const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const resolved = new Map<string, string | null>();
+
+/** The absolute path of a host program, looked up once per process; undefined if absent. */
+export function findTool(tool: string): string | undefined {
+  if (tool.includes('/')) return tool;
+  const hit = resolved.get(tool);
+  if (hit !== undefined) return hit ?? undefined;
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...SEARCH_PATH].filter(Boolean);
+  for (const dir of dirs) {
+    const p = join(dir, tool);
+    try {
+      accessSync(p, constants.X_OK);
+      resolved.set(tool, p);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  resolved.set(tool, null);
+  return undefined;
+}
+
+function toolPath(tool: string): string {
+  const p = findTool(tool);
+  if (p === undefined) throw new ToolNotFoundError(tool);
+  return p;
+}
+
+/** Run a program to completion and capture its output. */
+export function run(tool: string, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const okCodes = opts.okCodes ?? [0];
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(toolPath(tool), argv, {
+        cwd: opts.cwd,
+        env: opts.env,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        signal: opts.signal,
+      });
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (timedOut) reject(new HostCommandTimeoutError(tool, argv, timeoutMs));
+      else if (code === null || !okCodes.includes(code))
+        reject(new HostCommandError(tool, argv, code, signal, stderr.slice(-STDERR_KEEP)));
+      else resolve({ stdout, stderr, exitCode: code });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/** Run a program and parse its stdout as JSON. */
+export async function runJson<T>(tool: string, argv: readonly string[], opts?: RunOptions): Promise<T> {
+  const { stdout } = await run(tool, argv, opts);
+  return JSON.parse(stdout) as T;
+}
+
+export interface StreamOptions {
+  stdin?: Readable | 'ignore';
+  stdout?: Writable | 'pipe' | 'ignore';
+  /** No timeout by default: streams (send/receive) run as long as data flows. */
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export interface StreamProcess {
+  child: ChildProcess;
+  /** Resolves on exit 0, rejects with HostCommandError otherwise. */
+  done: Promise<void>;
+}
+
+/**
+ * Start a program whose stdin/stdout are streams (btrfs send/receive, tar, zstd). stderr is captured
+ * for the error.
+ */
+export function spawnStream(tool: string, argv: readonly string[], opts: StreamOptions = {}): StreamProcess {
+  const stdio: StdioOptions = [
+    opts.stdin === undefined || opts.stdin === 'ignore' ? 'ignore' : 'pipe',
+    opts.stdout === 'ignore' ? 'ignore' : 'pipe',
+    'pipe',
+  ];
+  const child = spawn(toolPath(tool), argv, { stdio, cwd: opts.cwd });
+  const err: Buffer[] = [];
+  child.stderr?.on('data', (d: Buffer) => err.push(d));
+  if (opts.stdin && opts.stdin !== 'ignore' && child.stdin) {
+    child.stdin.on('error', () => undefined);
+    opts.stdin.pipe(child.stdin);
+  }
+  if (opts.stdout && typeof opts.stdout !== 'string' && child.stdout) child.stdout.pipe(opts.stdout);
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  if (opts.timeoutMs) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs);
+  }
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (timedOut) reject(new HostCommandTimeoutError(tool, argv, opts.timeoutMs ?? 0));
+      else if (code !== 0)
+        reject(
+          new HostCommandError(
+            tool,
+            argv,
+            code,
+            signal,
+            Buffer.concat(err).toString('utf8').slice(-STDERR_KEEP),
+          ),
+        );
+      else resolve();
+    });
+  });
+  return { child, done };
+}

@@ -1,0 +1,27 @@
+/**
+ * The pool and its datasets (ZFS semantics on btrfs subvolumes, or plain directories).
+ * @module
+ */
+export { ZfsError, cannot } from './errors.ts';
+export { Pool, type PoolRecord, type Entity, type PropValue } from './pool.ts';
+export {
+  createPool,
+  importPool,
+  importCachedPools,
+  exportPool,
+  destroyPool,
+  findImportable,
+  listPools,
+  poolStatus,
+  openPool,
+  poolOf,
+  importedPoolNames,
+  isImported,
+  type PoolStatus,
+  type ImportCandidate,
+} from './pools.ts';
+export { chooseDriver, createDriver, storageDrivers } from './drivers/index.ts';
+export type { StorageDriver, StorageDriverInfo } from './driver.ts';
+export { datasetNameProblem, poolNameProblem, parseName } from './names.ts';
+export { niceNum, parseSize } from './units.ts';
+export { PROPS, resolveProp, columnOf, formatValue, isRightAligned, allPropsFor } from './props.ts';

@@ -1,0 +1,1184 @@
+/**
+ * One imported pool and its datasets, with ZFS's semantics: hierarchy, snapshots, clones, rollback,
+ * properties and their inheritance, send and receive. Every change takes the pool's lock, records what
+ * it is about to touch, and commits the metadata at the point after which the change is complete, so a
+ * process killed at any step leaves either the old state or the new one (the next taker of the lock
+ * cleans up what the dead one left).
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { acquireLock, type FileLock } from '../common/lock.ts';
+import type { PoolSource, SpaceUsage, StorageDriver } from './driver.ts';
+import { VOLUME_FILE } from './driver.ts';
+import { cannot, noDataset, ZfsError } from './errors.ts';
+import {
+  findSnapshotByGuid,
+  newGuid,
+  readMeta,
+  snapshotPath,
+  sortedSnapshots,
+  writeMeta,
+  type DatasetMeta,
+  type DatasetType,
+  type PoolMeta,
+  type SnapshotMeta,
+} from './meta.ts';
+import { bindMount, isMountPoint, mountTable, unmount } from './mounts.ts';
+import { datasetNameProblem, isDescendant, parentName, parseName } from './names.ts';
+import { PROPS, isUserProp, parseAssignment, type EntityType } from './props.ts';
+import { frameStream, parseStream, type StreamHeader } from './stream.ts';
+
+export interface PoolRecord {
+  name: string;
+  driver: string;
+  source: PoolSource;
+  /** Where the pool's storage is reached (the btrfs top-level mount, or the pool directory). */
+  top: string;
+  devices: string[];
+}
+
+interface Intent {
+  op: string;
+  /** Paths (relative to top) to remove unless the metadata references them. */
+  cleanup?: string[];
+  /** A body being replaced (rollback, incremental receive): finish it. */
+  replace?: ReplaceIntent;
+}
+
+interface ReplaceIntent {
+  path: string;
+  fresh: string;
+  old: string;
+  children: string[];
+}
+
+export interface PropValue {
+  value: string;
+  source: string;
+}
+
+export interface Entity {
+  name: string;
+  type: EntityType;
+  dataset: string;
+  ds: DatasetMeta;
+  snap?: SnapshotMeta;
+}
+
+export interface CreateOptions {
+  props?: Record<string, string>;
+  parents?: boolean;
+  /** A volume of this many bytes. */
+  volsize?: number;
+}
+
+const ROOT_PATH = 'root';
+const TMP = 'tmp';
+
+export class Pool {
+  constructor(
+    readonly rec: PoolRecord,
+    readonly driver: StorageDriver,
+  ) {}
+
+  get name(): string {
+    return this.rec.name;
+  }
+
+  get top(): string {
+    return this.rec.top;
+  }
+
+  abs(rel: string): string {
+    return join(this.rec.top, rel);
+  }
+
+  meta(): PoolMeta {
+    return readMeta(this.rec.top);
+  }
+
+  // ---- transactions -------------------------------------------------------------------------------
+
+  private lockPath(): string {
+    return join(this.rec.top, 'meta', 'lock');
+  }
+
+  /** Run `fn` holding the pool lock, with the metadata read fresh. */
+  async tx<T>(op: string, fn: (meta: PoolMeta, t: Tx) => Promise<T>): Promise<T> {
+    const lock = await acquireLock(this.lockPath(), {
+      intent: { op },
+      onStale: (dead) => this.reconcile(dead.intent as Intent | undefined),
+    });
+    const meta = this.meta();
+    const t = new Tx(this, lock, meta, op);
+    try {
+      return await fn(meta, t);
+    } catch (err) {
+      // A failed change leaves nothing behind: undo what it made before its commit.
+      if (!t.committed) await this.reconcile(t.intent()).catch(() => undefined);
+      throw err;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Finish or undo what a dead holder of the lock left half-done. */
+  async reconcile(intent: Intent | undefined): Promise<void> {
+    const meta = this.meta();
+    if (intent?.replace) await this.finishReplace(intent.replace);
+    const used = referencedPaths(meta);
+    for (const rel of intent?.cleanup ?? []) {
+      if (!used.has(rel) && existsSync(this.abs(rel))) await this.removeBody(rel);
+    }
+    await this.clearTmp();
+  }
+
+  private async clearTmp(): Promise<void> {
+    const dir = this.abs(TMP);
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) await this.removeBody(join(TMP, n));
+  }
+
+  /** Remove a body and whatever bodies are nested in it. */
+  async removeBody(rel: string): Promise<void> {
+    const path = this.abs(rel);
+    if (!existsSync(path)) return;
+    if (await this.driver.isBody(path)) {
+      for (const e of await readdir(path, { withFileTypes: true })) {
+        if (e.isDirectory() && (await this.driver.isBody(join(path, e.name))))
+          await this.removeBody(join(rel, e.name));
+      }
+      await this.driver.destroyBody(path);
+    } else {
+      // A plain directory (tmp wrapper): bodies inside first, then the rest.
+      for (const e of await readdir(path, { withFileTypes: true })) {
+        if (e.isDirectory()) await this.removeBody(join(rel, e.name));
+      }
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+
+  // ---- lookups ------------------------------------------------------------------------------------
+
+  /** The dataset or snapshot called `name`, or a ZFS "does not exist" error. */
+  entity(meta: PoolMeta, name: string, action = 'open'): Entity {
+    const p = parseName(name);
+    const ds = meta.datasets[p.dataset];
+    if (p.snapshot === undefined) {
+      if (!ds) throw noDataset(action, name);
+      return { name, type: ds.type, dataset: p.dataset, ds };
+    }
+    const snap = ds?.snapshots[p.snapshot];
+    if (!ds || !snap) throw noDataset(action, name);
+    return { name, type: 'snapshot', dataset: p.dataset, ds, snap };
+  }
+
+  children(meta: PoolMeta, name: string): string[] {
+    return Object.keys(meta.datasets)
+      .filter((n) => parentName(n) === name)
+      .sort();
+  }
+
+  descendants(meta: PoolMeta, name: string): string[] {
+    return Object.keys(meta.datasets)
+      .filter((n) => isDescendant(n, name))
+      .sort();
+  }
+
+  /** Datasets cloned from any snapshot of `name`. */
+  clonesOf(meta: PoolMeta, name: string, snapshot?: string): string[] {
+    const ds = meta.datasets[name];
+    if (!ds) return [];
+    const guids = new Set(
+      Object.entries(ds.snapshots)
+        .filter(([s]) => snapshot === undefined || s === snapshot)
+        .map(([, s]) => s.guid),
+    );
+    return Object.entries(meta.datasets)
+      .filter(([, d]) => d.origin !== undefined && guids.has(d.origin))
+      .map(([n]) => n)
+      .sort();
+  }
+
+  originName(meta: PoolMeta, ds: DatasetMeta): string | undefined {
+    if (!ds.origin) return undefined;
+    const hit = findSnapshotByGuid(meta, ds.origin);
+    return hit ? `${hit.dataset}@${hit.snapshot}` : undefined;
+  }
+
+  // ---- properties ---------------------------------------------------------------------------------
+
+  /** The value of an inheritable or local property, and where it comes from. */
+  inherited(meta: PoolMeta, name: string, prop: string): PropValue | undefined {
+    let cur: string | undefined = name;
+    while (cur !== undefined) {
+      const ds = meta.datasets[cur];
+      const v = ds?.props[prop];
+      if (v !== undefined) {
+        if (cur === name) return { value: v, source: 'local' };
+        if (prop === 'mountpoint' && v !== 'none' && v !== 'legacy') {
+          const rest = name.slice(cur.length);
+          return { value: (v === '/' ? '' : v) + rest, source: `inherited from ${cur}` };
+        }
+        return { value: v, source: `inherited from ${cur}` };
+      }
+      cur = parentName(cur);
+    }
+    return undefined;
+  }
+
+  mountpointOf(meta: PoolMeta, name: string): string | undefined {
+    const ds = meta.datasets[name];
+    if (!ds || ds.type !== 'filesystem') return undefined;
+    const mp = this.inherited(meta, name, 'mountpoint')?.value ?? `/${name}`;
+    return mp === 'none' || mp === 'legacy' ? undefined : mp;
+  }
+
+  /** Datasets that need a bind mount of their own: a path mountpoint set locally. */
+  private ownMounts(meta: PoolMeta): { name: string; src: string; dst: string; readonly: boolean }[] {
+    const out = [];
+    for (const [name, ds] of Object.entries(meta.datasets).sort(([a], [b]) => a.localeCompare(b))) {
+      if (ds.type !== 'filesystem' || ds.props.mountpoint === undefined) continue;
+      const dst = this.mountpointOf(meta, name);
+      if (dst === undefined) continue;
+      out.push({ name, src: this.abs(ds.path), dst, readonly: false });
+    }
+    return out;
+  }
+
+  /** Mount every dataset that has a mountpoint of its own (at import). */
+  async mountAll(meta = this.meta()): Promise<void> {
+    const table = mountTable();
+    for (const m of this.ownMounts(meta)) {
+      if (!isMountPoint(m.dst, table)) await bindMount(m.src, m.dst);
+    }
+  }
+
+  /** Unmount them, deepest first (at export). */
+  async unmountAll(meta = this.meta()): Promise<void> {
+    const table = mountTable();
+    const mounts = this.ownMounts(meta).reverse();
+    for (const m of mounts) {
+      if (!isMountPoint(m.dst, table)) continue;
+      try {
+        await unmount(m.dst);
+      } catch (err) {
+        throw cannot('EBUSY', 'unmount', m.dst, 'Device busy', err);
+      }
+    }
+  }
+
+  private async unmountDataset(meta: PoolMeta, name: string, action: string): Promise<void> {
+    const ds = meta.datasets[name];
+    if (!ds || ds.props.mountpoint === undefined) return;
+    const mp = this.mountpointOf(meta, name);
+    if (mp === undefined || !isMountPoint(mp)) return;
+    try {
+      await unmount(mp);
+    } catch (err) {
+      throw cannot('EBUSY', action, name, 'dataset is busy', err);
+    }
+  }
+
+  private async mountDataset(meta: PoolMeta, name: string): Promise<void> {
+    const ds = meta.datasets[name];
+    if (!ds || ds.props.mountpoint === undefined) return;
+    const mp = this.mountpointOf(meta, name);
+    if (mp !== undefined && !isMountPoint(mp)) await bindMount(this.abs(ds.path), mp);
+  }
+
+  // ---- space --------------------------------------------------------------------------------------
+
+  /** used/referenced/available for the given entities (one driver call for all). */
+  async spaceOf(meta: PoolMeta, names: string[]): Promise<Map<string, Record<string, number>>> {
+    const paths = new Set<string>();
+    const wanted = new Set<string>();
+    for (const n of names) {
+      const p = parseName(n);
+      for (const d of [p.dataset, ...this.descendants(meta, p.dataset)]) wanted.add(d);
+    }
+    for (const d of wanted) {
+      const ds = meta.datasets[d]!;
+      paths.add(ds.path);
+      for (const s of Object.values(ds.snapshots)) paths.add(snapshotPath(ds, s));
+    }
+    const [usage, cap] = await Promise.all([
+      this.driver.space(this.top, [...paths]),
+      this.driver.capacity(this.top),
+    ]);
+    const get = (rel: string): SpaceUsage => usage.get(rel) ?? { referenced: 0, exclusive: 0 };
+    const memo = new Map<string, Record<string, number>>();
+    const dsSpace = (d: string): Record<string, number> => {
+      const hit = memo.get(d);
+      if (hit) return hit;
+      const ds = meta.datasets[d]!;
+      const own = get(ds.path);
+      const byDataset = ds.origin ? own.exclusive : own.referenced;
+      let bySnaps = 0;
+      for (const s of Object.values(ds.snapshots)) bySnaps += get(snapshotPath(ds, s)).exclusive;
+      let byChildren = 0;
+      for (const c of this.children(meta, d)) byChildren += dsSpace(c).used!;
+      const used = byDataset + bySnaps + byChildren;
+      let available = cap.free;
+      const quota = ds.props.quota;
+      if (quota !== undefined && quota !== 'none')
+        available = Math.max(0, Math.min(available, Number(quota) - own.exclusive));
+      for (let a = parentName(d); a !== undefined; a = parentName(a)) {
+        const q = meta.datasets[a]?.props.quota;
+        if (q !== undefined && q !== 'none')
+          available = Math.min(available, Math.max(0, Number(q) - dsSpace(a).used!));
+      }
+      if (ds.type === 'volume') available = Math.max(available, 0);
+      const out = {
+        used,
+        referenced: own.referenced,
+        available,
+        usedbydataset: byDataset,
+        usedbysnapshots: bySnaps,
+        usedbychildren: byChildren,
+      };
+      memo.set(d, out);
+      return out;
+    };
+    const out = new Map<string, Record<string, number>>();
+    for (const n of names) {
+      const p = parseName(n);
+      if (p.snapshot === undefined) out.set(n, dsSpace(p.dataset));
+      else {
+        const ds = meta.datasets[p.dataset]!;
+        const u = get(snapshotPath(ds, ds.snapshots[p.snapshot]!));
+        out.set(n, { used: u.exclusive, referenced: u.referenced });
+      }
+    }
+    return out;
+  }
+
+  /** One property of an entity: raw value (as -p prints it) and source. */
+  property(meta: PoolMeta, e: Entity, prop: string, space?: Record<string, number>): PropValue {
+    const none = (value: string): PropValue => ({ value, source: '-' });
+    const target = e.snap ?? e.ds;
+    switch (prop) {
+      case 'name':
+        return none(e.name);
+      case 'type':
+        return none(e.type);
+      case 'creation':
+        return none(String(target.creation));
+      case 'createtxg':
+        return none(String(target.createtxg));
+      case 'guid':
+        return none(target.guid);
+      case 'used':
+      case 'referenced':
+      case 'available':
+      case 'usedbydataset':
+      case 'usedbysnapshots':
+      case 'usedbychildren': {
+        const v = space?.[prop];
+        return none(v === undefined ? '-' : String(v));
+      }
+      case 'compressratio':
+        return none('1.00x');
+      case 'origin':
+        return none(e.snap ? '-' : (this.originName(meta, e.ds) ?? '-'));
+      case 'mounted': {
+        if (e.type !== 'filesystem') return none('-');
+        const mp = this.mountpointOf(meta, e.dataset);
+        if (mp === undefined) return none('no');
+        const owner = this.mountOwner(meta, e.dataset);
+        return none(owner && isMountPoint(this.mountpointOf(meta, owner)!) ? 'yes' : 'no');
+      }
+      case 'mountpoint': {
+        if (e.type !== 'filesystem') return none('-');
+        return this.inherited(meta, e.dataset, 'mountpoint') ?? { value: `/${e.dataset}`, source: 'default' };
+      }
+      case 'volsize':
+        return e.ds.type === 'volume'
+          ? { value: e.ds.props.volsize ?? '0', source: e.snap ? '-' : 'local' }
+          : none('-');
+    }
+    if (e.snap && isUserProp(prop)) {
+      const v = e.snap.user[prop];
+      if (v !== undefined) return { value: v, source: 'local' };
+      return this.inherited(meta, e.dataset, prop) ?? none('-');
+    }
+    const def = PROPS.get(prop);
+    if (def && !def.types.includes(e.type)) return none('-');
+    if (e.snap && def) return none('-');
+    if (def && !def.inheritable) {
+      const v = e.ds.props[prop];
+      return v !== undefined
+        ? { value: v, source: 'local' }
+        : { value: def.default ?? '-', source: 'default' };
+    }
+    return (
+      this.inherited(meta, e.dataset, prop) ??
+      (def ? { value: def.default ?? '-', source: 'default' } : none('-'))
+    );
+  }
+
+  /** The nearest dataset (self or ancestor) with a bind mount of its own. */
+  private mountOwner(meta: PoolMeta, name: string): string | undefined {
+    for (let cur: string | undefined = name; cur !== undefined; cur = parentName(cur)) {
+      if (meta.datasets[cur]?.props.mountpoint !== undefined) return cur;
+    }
+    return undefined;
+  }
+
+  // ---- create, snapshot, clone --------------------------------------------------------------------
+
+  async create(name: string, opts: CreateOptions = {}): Promise<void> {
+    const problem = datasetNameProblem(name);
+    if (problem) throw cannot('EINVAL', 'create', name, problem);
+    const type: DatasetType = opts.volsize !== undefined ? 'volume' : 'filesystem';
+    const props = this.checkProps(name, type, opts.props ?? {});
+    if (type === 'volume') props.volsize = String(opts.volsize);
+    await this.tx('create', async (meta, t) => {
+      if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
+      const parents = await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
+      const guid = newGuid();
+      const path = type === 'volume' ? join('volumes', guid) : this.childPath(meta, name);
+      t.cleanup([...parents.map((p) => meta.datasets[p]?.path ?? ''), path]);
+      await this.preparePlace(path, name, 'create');
+      if (type === 'volume') {
+        await mkdir(this.abs('volumes'), { recursive: true });
+        await this.driver.createVolume(this.abs(path), opts.volsize!);
+      } else await this.driver.createBody(this.abs(path));
+      meta.datasets[name] = this.newDataset(meta, { guid, type, path, props: {} });
+      await this.applyProps(meta, name, props);
+      t.commit();
+      await this.mountDataset(meta, name);
+    });
+  }
+
+  /** Create missing ancestors (with -p), else fail if the parent is missing. Returns those created. */
+  private async ensureParents(meta: PoolMeta, t: Tx, name: string, parents: boolean, action: string) {
+    const made: string[] = [];
+    const missing: string[] = [];
+    for (let p = parentName(name); p !== undefined && !meta.datasets[p]; p = parentName(p))
+      missing.unshift(p);
+    const parent = parentName(name);
+    if (parent === undefined) throw cannot('EINVAL', action, name, 'missing dataset name');
+    if (missing.length && !parents) throw cannot('ENOENT', action, name, 'parent does not exist');
+    if (missing.length && !meta.datasets[missing[0]!.split('/')[0]!])
+      throw cannot('ENOENT', action, name, 'no such pool');
+    for (const p of missing) {
+      const path = this.childPath(meta, p);
+      t.cleanup([path]);
+      await this.preparePlace(path, p, action);
+      await this.driver.createBody(this.abs(path));
+      meta.datasets[p] = this.newDataset(meta, { guid: newGuid(), type: 'filesystem', path, props: {} });
+      made.push(p);
+    }
+    const pds = meta.datasets[parent]!;
+    if (pds.type !== 'filesystem') throw cannot('EINVAL', action, name, 'parent is not a filesystem');
+    return made;
+  }
+
+  private childPath(meta: PoolMeta, name: string): string {
+    const parent = parentName(name)!;
+    const leaf = name.slice(parent.length + 1);
+    return join(meta.datasets[parent]!.path, leaf);
+  }
+
+  /** Make room for a body at `rel`: an empty placeholder directory is fine, anything else is not. */
+  private async preparePlace(rel: string, name: string, action: string): Promise<void> {
+    const path = this.abs(rel);
+    if (!existsSync(path)) return;
+    try {
+      await rmdir(path);
+    } catch {
+      throw cannot('EEXIST', action, name, `directory '${path}' exists and is not empty`);
+    }
+  }
+
+  private newDataset(
+    meta: PoolMeta,
+    d: { guid: string; type: DatasetType; path: string; props: Record<string, string>; origin?: string },
+  ): DatasetMeta {
+    meta.txg += 1;
+    return {
+      guid: d.guid,
+      type: d.type,
+      creation: Math.floor(Date.now() / 1000),
+      createtxg: meta.txg,
+      props: d.props,
+      ...(d.origin ? { origin: d.origin } : {}),
+      snapshots: {},
+      path: d.path,
+    };
+  }
+
+  private checkProps(name: string, type: DatasetType, props: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(props)) {
+      const canon = resolvePropOrThrow(k, name);
+      const val = parseAssignment(canon, v, name, type);
+      if (canon === 'quota' && !this.driver.info.quotas) this.unsupported(name, 'quota');
+      if (canon === 'compression' && !this.driver.info.compression) this.unsupported(name, 'compression');
+      if (canon === 'readonly' && !this.driver.info.readonly) this.unsupported(name, 'readonly');
+      out[canon] = val;
+    }
+    return out;
+  }
+
+  private unsupported(name: string, prop: string): never {
+    throw cannot(
+      'ENOTSUP',
+      'set property for',
+      name,
+      `'${prop}' is not supported by the ${this.driver.info.name} driver`,
+    );
+  }
+
+  /** Store properties and make the driver enforce them. */
+  private async applyProps(meta: PoolMeta, name: string, props: Record<string, string>): Promise<void> {
+    const ds = meta.datasets[name]!;
+    const path = this.abs(ds.path);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === 'quota') await this.driver.setQuota(path, v === 'none' ? null : Number(v));
+      if (k === 'volsize' && ds.props.volsize !== undefined && ds.props.volsize !== v)
+        await this.driver.resizeVolume(path, Number(v));
+      ds.props[k] = v;
+    }
+    // Inheritable enforcement: recompute for the dataset and its descendants.
+    const touched = Object.keys(props).filter((k) => k === 'compression' || k === 'readonly');
+    for (const k of touched) {
+      for (const d of [name, ...this.descendants(meta, name)]) await this.enforce(meta, d, k);
+    }
+  }
+
+  private async enforce(
+    meta: PoolMeta,
+    name: string,
+    prop: 'compression' | 'readonly' | string,
+  ): Promise<void> {
+    const ds = meta.datasets[name]!;
+    const v = this.inherited(meta, name, prop)?.value;
+    if (prop === 'compression' && this.driver.info.compression)
+      await this.driver.setCompression(this.abs(ds.path), v ?? 'off');
+    if (prop === 'readonly' && this.driver.info.readonly)
+      await this.driver.setReadonly(this.abs(ds.path), v === 'on');
+  }
+
+  async snapshot(
+    names: string[],
+    opts: { recursive?: boolean; props?: Record<string, string> } = {},
+  ): Promise<void> {
+    for (const n of names) {
+      const problem = datasetNameProblem(n, { snapshot: 'require' });
+      if (problem) throw cannot('EINVAL', 'create snapshot', n, problem);
+    }
+    const user: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.props ?? {})) {
+      if (!isUserProp(k)) throw cannot('EINVAL', 'create snapshot', names[0]!, `invalid property '${k}'`);
+      user[k] = v;
+    }
+    await this.tx('snapshot', async (meta, t) => {
+      const todo: { dataset: string; snap: string }[] = [];
+      for (const n of names) {
+        const p = parseName(n);
+        if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
+        const list = opts.recursive ? [p.dataset, ...this.descendants(meta, p.dataset)] : [p.dataset];
+        for (const d of list) {
+          if (meta.datasets[d]!.snapshots[p.snapshot!])
+            throw cannot('EEXIST', 'create snapshot', `${d}@${p.snapshot!}`, 'dataset already exists');
+          todo.push({ dataset: d, snap: p.snapshot! });
+        }
+      }
+      meta.txg += 1;
+      const now = Math.floor(Date.now() / 1000);
+      const made: { ds: DatasetMeta; snap: string; s: SnapshotMeta; dataset: string }[] = [];
+      for (const { dataset, snap } of todo) {
+        const ds = meta.datasets[dataset]!;
+        made.push({
+          ds,
+          snap,
+          dataset,
+          s: { guid: newGuid(), creation: now, createtxg: meta.txg, user: { ...user } },
+        });
+      }
+      t.cleanup(made.map((m) => snapshotPath(m.ds, m.s)));
+      for (const m of made) {
+        await mkdir(this.abs(join('snapshots', m.ds.guid)), { recursive: true });
+        const exclude = this.children(meta, m.dataset).map((c) => c.slice(m.dataset.length + 1));
+        await this.driver.snapshotBody(this.abs(m.ds.path), this.abs(snapshotPath(m.ds, m.s)), {
+          readonly: true,
+          exclude,
+        });
+        m.ds.snapshots[m.snap] = m.s;
+      }
+      t.commit();
+    });
+  }
+
+  async clone(snapName: string, name: string, opts: CreateOptions = {}): Promise<void> {
+    const sp = datasetNameProblem(snapName, { snapshot: 'require' });
+    if (sp) throw cannot('EINVAL', 'open', snapName, sp);
+    const problem = datasetNameProblem(name);
+    if (problem) throw cannot('EINVAL', 'create', name, problem);
+    if (parseName(name).pool !== parseName(snapName).pool)
+      throw cannot('EINVAL', 'create', name, 'source and target pools differ');
+    await this.tx('clone', async (meta, t) => {
+      const src = this.entity(meta, snapName);
+      const props = this.checkProps(name, src.ds.type, opts.props ?? {});
+      if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
+      await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
+      const guid = newGuid();
+      const path = src.ds.type === 'volume' ? join('volumes', guid) : this.childPath(meta, name);
+      t.cleanup([path]);
+      await this.preparePlace(path, name, 'create');
+      await this.driver.snapshotBody(this.abs(snapshotPath(src.ds, src.snap!)), this.abs(path), {
+        readonly: false,
+        exclude: [],
+      });
+      const inheritedProps: Record<string, string> =
+        src.ds.type === 'volume' ? { volsize: src.ds.props.volsize ?? '0' } : {};
+      meta.datasets[name] = this.newDataset(meta, {
+        guid,
+        type: src.ds.type,
+        path,
+        props: inheritedProps,
+        origin: src.snap!.guid,
+      });
+      await this.applyProps(meta, name, props);
+      for (const k of ['compression', 'readonly']) await this.enforce(meta, name, k);
+      t.commit();
+      await this.mountDataset(meta, name);
+    });
+  }
+
+  // ---- destroy ------------------------------------------------------------------------------------
+
+  async destroy(name: string, opts: { recursive?: boolean; dependents?: boolean; dryRun?: boolean } = {}) {
+    const p = parseName(name);
+    const problem = datasetNameProblem(name, { snapshot: 'allow' });
+    if (problem) throw cannot('EINVAL', 'destroy', name, problem);
+    const recursive = opts.recursive || opts.dependents;
+    return this.tx('destroy', async (meta, t) => {
+      const doomedDs = new Set<string>();
+      const doomedSnaps: { dataset: string; snap: string }[] = [];
+      if (p.snapshot !== undefined) {
+        if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
+        const list = opts.recursive ? [p.dataset, ...this.descendants(meta, p.dataset)] : [p.dataset];
+        for (const d of list)
+          if (meta.datasets[d]!.snapshots[p.snapshot]) doomedSnaps.push({ dataset: d, snap: p.snapshot });
+        if (doomedSnaps.length === 0)
+          throw new ZfsError('ENOENT', `could not find any snapshots to destroy; check snapshot names.`);
+        const clones = doomedSnaps.flatMap((s) => this.clonesOf(meta, s.dataset, s.snap));
+        if (clones.length && !opts.dependents)
+          throw cannot(
+            'EBUSY',
+            'destroy',
+            name,
+            `snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n${clones.join('\n')}`,
+          );
+        for (const c of clones) this.collect(meta, c, doomedDs, doomedSnaps);
+      } else {
+        const root = this.entity(meta, name);
+        if (parentName(name) === undefined)
+          throw cannot(
+            'EINVAL',
+            'destroy',
+            name,
+            "operation does not apply to pools\nuse 'zfs destroy -r " +
+              name +
+              "' to destroy all datasets in the pool\nuse 'zpool destroy " +
+              name +
+              "' to destroy the pool itself",
+          );
+        const kids = [
+          ...this.descendants(meta, name),
+          ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`),
+        ];
+        if (kids.length && !recursive) {
+          throw cannot(
+            'EBUSY',
+            'destroy',
+            name,
+            `filesystem has children\nuse '-r' to destroy the following datasets:\n${kids.join('\n')}`,
+          );
+        }
+        const set = new Set<string>();
+        const snaps: { dataset: string; snap: string }[] = [];
+        this.collect(meta, name, set, snaps);
+        const outside = [...set].flatMap((d) => this.clonesOf(meta, d)).filter((c) => !set.has(c));
+        if (outside.length && !opts.dependents)
+          throw cannot(
+            'EBUSY',
+            'destroy',
+            name,
+            `filesystem has dependent clones\nuse '-R' to destroy the following datasets:\n${outside.join('\n')}`,
+          );
+        for (const c of outside) this.collect(meta, c, set, snaps);
+        for (const d of set) doomedDs.add(d);
+        doomedSnaps.push(...snaps);
+      }
+      // Deepest first; clones before the snapshots they came from.
+      const dsOrder = [...doomedDs].sort(
+        (a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a),
+      );
+      if (opts.dryRun)
+        return { datasets: dsOrder, snapshots: doomedSnaps.map((s) => `${s.dataset}@${s.snap}`) };
+      for (const d of dsOrder) await this.unmountDataset(meta, d, 'destroy');
+      const paths: string[] = [];
+      for (const d of dsOrder) paths.push(meta.datasets[d]!.path);
+      for (const s of doomedSnaps) {
+        const ds = meta.datasets[s.dataset]!;
+        paths.push(snapshotPath(ds, ds.snapshots[s.snap]!));
+      }
+      t.cleanup(paths);
+      for (const s of doomedSnaps) delete meta.datasets[s.dataset]!.snapshots[s.snap];
+      const guids = dsOrder.map((d) => meta.datasets[d]!.guid);
+      for (const d of dsOrder) delete meta.datasets[d];
+      t.commit();
+      for (const rel of paths) await this.removeBody(rel);
+      for (const g of guids) await rm(this.abs(join('snapshots', g)), { recursive: true, force: true });
+      return { datasets: dsOrder, snapshots: doomedSnaps.map((s) => `${s.dataset}@${s.snap}`) };
+    });
+  }
+
+  /** A dataset, its descendants and all their snapshots. */
+  private collect(
+    meta: PoolMeta,
+    name: string,
+    set: Set<string>,
+    snaps: { dataset: string; snap: string }[],
+  ) {
+    for (const d of [name, ...this.descendants(meta, name)]) {
+      if (set.has(d)) continue;
+      set.add(d);
+      for (const [s] of sortedSnapshots(meta.datasets[d]!)) snaps.push({ dataset: d, snap: s });
+    }
+  }
+
+  // ---- rollback -----------------------------------------------------------------------------------
+
+  async rollback(
+    snapName: string,
+    opts: { destroyNewer?: boolean; destroyClones?: boolean } = {},
+  ): Promise<void> {
+    const problem = datasetNameProblem(snapName, { snapshot: 'require' });
+    if (problem) throw cannot('EINVAL', 'rollback to', snapName, problem);
+    const p = parseName(snapName);
+    // Newer snapshots go first (a transaction of their own, like zfs rollback -r).
+    const meta0 = this.meta();
+    const e = this.entity(meta0, snapName);
+    const newer = sortedSnapshots(e.ds).filter(([, s]) => s.createtxg > e.snap!.createtxg);
+    if (newer.length && !opts.destroyNewer && !opts.destroyClones)
+      throw cannot(
+        'EEXIST',
+        'rollback to',
+        snapName,
+        `more recent snapshots or bookmarks exist\nuse '-r' to force deletion of the following snapshots and bookmarks:\n${newer.map(([s]) => `${p.dataset}@${s}`).join('\n')}`,
+      );
+    for (const [s] of newer) {
+      const clones = this.clonesOf(meta0, p.dataset, s);
+      if (clones.length && !opts.destroyClones)
+        throw cannot(
+          'EBUSY',
+          'rollback to',
+          snapName,
+          `more recent snapshots have dependent clones\nuse '-R' to force deletion of the following clones and dependents:\n${clones.join('\n')}`,
+        );
+    }
+    for (const [s] of newer) await this.destroy(`${p.dataset}@${s}`, { dependents: true });
+    await this.tx('rollback', async (meta, t) => {
+      const cur = this.entity(meta, snapName);
+      if (sortedSnapshots(cur.ds).some(([, s]) => s.createtxg > cur.snap!.createtxg))
+        throw cannot('EEXIST', 'rollback to', snapName, 'more recent snapshots or bookmarks exist');
+      await this.unmountDataset(meta, p.dataset, 'rollback');
+      await this.replaceBody(meta, t, p.dataset, snapshotPath(cur.ds, cur.snap!));
+      for (const k of ['compression', 'readonly']) await this.enforce(meta, p.dataset, k);
+      await this.mountDataset(meta, p.dataset);
+    });
+  }
+
+  /**
+   * Replace a dataset's body with a writable copy of a snapshot, keeping its child datasets:
+   * build the new body, move the old aside, move the children across, swap, drop the old. Each step
+   * is recorded so that `reconcile` can finish it.
+   */
+  private async replaceBody(meta: PoolMeta, t: Tx, name: string, fromRel: string): Promise<void> {
+    const ds = meta.datasets[name]!;
+    const id = newGuid();
+    const r: ReplaceIntent = {
+      path: ds.path,
+      fresh: join(TMP, `fresh-${id}`),
+      old: join(TMP, `old-${id}`),
+      children: this.children(meta, name).map((c) => c.slice(name.length + 1)),
+    };
+    await mkdir(this.abs(TMP), { recursive: true });
+    await this.driver.snapshotBody(this.abs(fromRel), this.abs(r.fresh), { readonly: false, exclude: [] });
+    if (ds.type === 'volume') r.children = [];
+    if (ds.props.quota !== undefined && ds.props.quota !== 'none')
+      await this.driver.setQuota(this.abs(r.fresh), Number(ds.props.quota));
+    t.replacing(r);
+    await rename(this.abs(r.path), this.abs(r.old));
+    await this.finishReplace(r);
+  }
+
+  /** Idempotent tail of replaceBody. */
+  async finishReplace(r: ReplaceIntent): Promise<void> {
+    const fresh = this.abs(r.fresh);
+    const old = this.abs(r.old);
+    if (existsSync(this.abs(r.path))) {
+      // The swap never started or already finished: drop whichever spare is left.
+      if (existsSync(fresh) && existsSync(old)) await this.removeBody(r.old);
+      else if (existsSync(fresh)) await this.removeBody(r.fresh);
+      else if (existsSync(old)) await this.removeBody(r.old);
+      return;
+    }
+    for (const c of r.children) {
+      const from = join(old, c);
+      if (!existsSync(from) || !(await this.driver.isBody(from))) continue;
+      const to = join(fresh, c);
+      if (existsSync(to)) await rm(to, { recursive: true, force: true });
+      await mkdir(dirname(to), { recursive: true });
+      await rename(from, to);
+    }
+    await rename(fresh, this.abs(r.path));
+    if (existsSync(old)) await this.removeBody(r.old);
+  }
+
+  // ---- set / inherit ------------------------------------------------------------------------------
+
+  async set(name: string, assignments: Record<string, string>): Promise<void> {
+    await this.tx('set', async (meta, t) => {
+      const e = this.entity(meta, name);
+      if (e.snap) {
+        for (const [k, v] of Object.entries(assignments)) {
+          if (!isUserProp(k))
+            throw cannot(
+              'EINVAL',
+              'set property for',
+              name,
+              `this property can not be modified for snapshots`,
+            );
+          e.snap.user[k] = v;
+        }
+        t.commit();
+        return;
+      }
+      const props = this.checkProps(name, e.ds.type, assignments);
+      if (props.quota !== undefined && props.quota !== 'none') {
+        const used = (await this.driver.space(this.top, [e.ds.path])).get(e.ds.path)?.exclusive ?? 0;
+        if (Number(props.quota) < used)
+          throw cannot(
+            'ENOSPC',
+            'set property for',
+            name,
+            'size is less than current used or reserved space',
+          );
+      }
+      const mpChange = props.mountpoint !== undefined;
+      const affected = mpChange ? [name, ...this.descendants(meta, name)].reverse() : [];
+      for (const d of affected) await this.unmountDataset(meta, d, 'set property for');
+      if (parentName(name) === undefined && mpChange) await this.unmountRoot(meta);
+      await this.applyProps(meta, name, props);
+      t.commit();
+      if (parentName(name) === undefined && mpChange) await this.mountRoot(meta);
+      for (const d of affected.reverse()) await this.mountDataset(meta, d);
+    });
+  }
+
+  async inherit(name: string, prop: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const canon = resolvePropOrThrow(prop, name);
+    const def = PROPS.get(canon);
+    if (def && !def.inheritable && !(def.settable && def.default !== undefined))
+      throw cannot('EINVAL', 'inherit', name, `'${canon}' property cannot be inherited`);
+    await this.tx('inherit', async (meta, t) => {
+      const e = this.entity(meta, name);
+      const list = opts.recursive ? [e.dataset, ...this.descendants(meta, e.dataset)] : [e.dataset];
+      if (e.snap) {
+        delete e.snap.user[canon];
+        t.commit();
+        return;
+      }
+      if (canon === 'mountpoint' && parentName(name) === undefined)
+        throw cannot(
+          'EINVAL',
+          'inherit',
+          name,
+          "'mountpoint' property cannot be inherited by the pool's root",
+        );
+      for (const d of [...list].reverse())
+        if (canon === 'mountpoint') await this.unmountDataset(meta, d, 'inherit');
+      for (const d of list) {
+        const ds = meta.datasets[d]!;
+        if (canon === 'quota' && ds.props.quota !== undefined)
+          await this.driver.setQuota(this.abs(ds.path), null);
+        delete ds.props[canon];
+      }
+      for (const d of list)
+        if (canon === 'compression' || canon === 'readonly') await this.enforce(meta, d, canon);
+      t.commit();
+      for (const d of list) if (canon === 'mountpoint') await this.mountDataset(meta, d);
+    });
+  }
+
+  // ---- pool root mount ----------------------------------------------------------------------------
+
+  async mountRoot(meta = this.meta()): Promise<void> {
+    const mp = this.mountpointOf(meta, this.name);
+    if (mp !== undefined && !isMountPoint(mp)) await bindMount(this.abs(ROOT_PATH), mp);
+  }
+
+  async unmountRoot(meta = this.meta()): Promise<void> {
+    const mp = this.mountpointOf(meta, this.name);
+    if (mp === undefined || !isMountPoint(mp)) return;
+    try {
+      await unmount(mp);
+    } catch (err) {
+      throw cannot('EBUSY', 'unmount', mp, 'Device busy', err);
+    }
+  }
+
+  // ---- volumes ------------------------------------------------------------------------------------
+
+  /** The file holding a volume's blocks (what a VM disk opens). */
+  volumeFile(name: string): string {
+    const e = this.entity(this.meta(), name);
+    if (e.type !== 'volume') throw cannot('EINVAL', 'open', name, 'not a volume');
+    return join(this.abs(e.ds.path), VOLUME_FILE);
+  }
+
+  /** Where a filesystem's data is reachable on the host whether or not it is mounted. */
+  datasetPath(name: string): string {
+    const e = this.entity(this.meta(), name);
+    return this.abs(e.snap ? snapshotPath(e.ds, e.snap) : e.ds.path);
+  }
+
+  // ---- send / receive -----------------------------------------------------------------------------
+
+  async send(snapName: string, out: Writable, opts: { from?: string } = {}): Promise<void> {
+    const problem = datasetNameProblem(snapName, { snapshot: 'require' });
+    if (problem) throw cannot('EINVAL', 'open', snapName, problem);
+    const meta = this.meta();
+    const e = this.entity(meta, snapName);
+    let base: { name: string; s: SnapshotMeta } | undefined;
+    if (opts.from !== undefined) {
+      const from = opts.from.startsWith('@') ? `${e.dataset}${opts.from}` : opts.from;
+      const fp = parseName(from);
+      if (fp.snapshot === undefined || fp.dataset !== e.dataset)
+        throw new ZfsError(
+          'EINVAL',
+          `incremental source (${opts.from}) must be an earlier snapshot of ${e.dataset}`,
+        );
+      const fe = this.entity(meta, from);
+      if (fe.snap!.createtxg >= e.snap!.createtxg)
+        throw new ZfsError('EINVAL', `incremental source (${from}) is not earlier than it (${snapName})`);
+      base = { name: fp.snapshot, s: fe.snap! };
+    }
+    const header: StreamHeader = {
+      format: this.driver.info.name,
+      type: e.ds.type,
+      dataset: e.dataset,
+      snapshot: parseName(snapName).snapshot!,
+      snapshotGuid: e.snap!.guid,
+      snapshotCreation: e.snap!.creation,
+      ...(base ? { from: { snapshot: base.name, guid: base.s.guid } } : {}),
+      props: { ...e.ds.props },
+      snapshotProps: { ...e.snap!.user },
+      creation: e.ds.creation,
+    };
+    const framed = frameStream(out, header);
+    await this.driver.send(
+      this.abs(snapshotPath(e.ds, e.snap!)),
+      base ? this.abs(snapshotPath(e.ds, base.s)) : undefined,
+      framed,
+    );
+    await new Promise<void>((resolve, reject) =>
+      framed.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** Receive a stream into `target` (`pool/ds` or `pool/ds@snap`). */
+  async receive(target: string, input: Readable, opts: { force?: boolean } = {}): Promise<string> {
+    const problem = datasetNameProblem(target, { snapshot: 'allow' });
+    if (problem) throw cannot('EINVAL', 'receive', target, problem);
+    const stream = await parseStream(input);
+    const h = stream.header;
+    if (h.format !== this.driver.info.name)
+      throw new ZfsError(
+        'EBADSTREAM',
+        `cannot receive: stream is from a ${h.format} pool, this pool uses ${this.driver.info.name}`,
+      );
+    const tp = parseName(target);
+    const dsName = tp.dataset;
+    const snapName = tp.snapshot ?? h.snapshot;
+    const full = h.from === undefined;
+    const what = full ? 'new filesystem stream' : 'incremental stream';
+    return this.tx('receive', async (meta, t) => {
+      let existing = meta.datasets[dsName];
+      if (full && existing && (!opts.force || this.descendants(meta, dsName).length))
+        throw new ZfsError(
+          'EEXIST',
+          `cannot receive ${what}: destination '${dsName}' exists\nmust specify -F to overwrite it`,
+        );
+      if (!full) {
+        if (!existing)
+          throw new ZfsError('ENOENT', `cannot receive ${what}: destination '${dsName}' does not exist`);
+        const latest = sortedSnapshots(existing).at(-1);
+        if (!latest || latest[1].guid !== h.from!.guid)
+          throw new ZfsError(
+            'EINVAL',
+            `cannot receive ${what}: most recent snapshot of ${dsName} does not\nmatch incremental source`,
+          );
+        if (existing.snapshots[snapName])
+          throw new ZfsError('EEXIST', `cannot receive ${what}: destination ${dsName}@${snapName} exists`);
+      } else {
+        const parent = parentName(dsName);
+        if (parent === undefined || !meta.datasets[parent])
+          throw new ZfsError('ENOENT', `cannot receive ${what}: destination '${dsName}' does not exist`);
+        if (meta.datasets[parent].type !== 'filesystem')
+          throw new ZfsError('EINVAL', `cannot receive ${what}: parent '${parent}' is not a filesystem`);
+      }
+      meta.txg += 1;
+      const snapMeta: SnapshotMeta = {
+        guid: h.snapshotGuid,
+        creation: h.snapshotCreation,
+        createtxg: meta.txg,
+        user: { ...h.snapshotProps },
+      };
+      const props = { ...h.props };
+      delete props.mountpoint;
+      const ds: DatasetMeta = full
+        ? (() => {
+            const guid = newGuid();
+            const path = h.type === 'volume' ? join('volumes', guid) : this.childPath(meta, dsName);
+            return {
+              ...this.newDataset(meta, { guid, type: h.type, path, props: {} }),
+              creation: h.creation,
+            };
+          })()
+        : existing!;
+      const snapRel = snapshotPath(ds, snapMeta);
+      if (existsSync(this.abs(snapRel)))
+        throw new ZfsError(
+          'EEXIST',
+          `cannot receive ${what}: snapshot ${snapMeta.guid} is already in this pool`,
+        );
+      t.cleanup(full ? [ds.path, snapRel] : [snapRel]);
+      await mkdir(this.abs(dirname(snapRel)), { recursive: true });
+      const latest = full ? undefined : sortedSnapshots(ds).at(-1)![1];
+      try {
+        const [got] = await Promise.all([
+          this.driver.receive(
+            stream.payload,
+            this.abs(dirname(snapRel)),
+            basename(snapRel),
+            latest ? this.abs(snapshotPath(ds, latest)) : undefined,
+          ),
+          stream.verified,
+        ]);
+        if (got !== this.abs(snapRel)) throw new Error(`the stream made ${got}, not ${this.abs(snapRel)}`);
+      } catch (err) {
+        await stream.verified.catch((v: unknown) => {
+          throw v instanceof ZfsError
+            ? new ZfsError(
+                'EBADSTREAM',
+                `cannot receive ${what}: ${v.message.replace(/^cannot receive: /, '')}`,
+                err,
+              )
+            : v;
+        });
+        const why = err instanceof Error ? err.message : String(err);
+        throw new ZfsError('EBADSTREAM', `cannot receive ${what}: ${why}`, err);
+      }
+      if (full) {
+        if (existing) await this.destroyLocked(meta, t, dsName);
+        await this.preparePlace(ds.path, dsName, 'receive');
+        if (h.type === 'volume') await mkdir(this.abs('volumes'), { recursive: true });
+        await this.driver.snapshotBody(this.abs(snapRel), this.abs(ds.path), {
+          readonly: false,
+          exclude: [],
+        });
+        ds.snapshots[snapName] = snapMeta;
+        meta.datasets[dsName] = ds;
+      } else {
+        ds.snapshots[snapName] = snapMeta;
+        await this.unmountDataset(meta, dsName, 'receive');
+        await this.replaceBody(meta, t, dsName, snapRel);
+      }
+      await this.applyProps(meta, dsName, props);
+      for (const k of ['compression', 'readonly']) await this.enforce(meta, dsName, k);
+      t.commit();
+      await this.mountDataset(meta, dsName);
+      return `${dsName}@${snapName}`;
+    });
+  }
+
+  /** Destroy a dataset and its snapshots inside a transaction already held (receive -F). */
+  private async destroyLocked(meta: PoolMeta, t: Tx, name: string): Promise<void> {
+    const ds = meta.datasets[name]!;
+    await this.unmountDataset(meta, name, 'receive');
+    const paths = [ds.path, ...Object.values(ds.snapshots).map((s) => snapshotPath(ds, s))];
+    t.cleanup(paths);
+    delete meta.datasets[name];
+    t.commit();
+    for (const rel of paths) await this.removeBody(rel);
+  }
+}
+
+/** A transaction in progress: records what it touches, and commits the metadata. */
+export class Tx {
+  private paths: string[] = [];
+  private replace: ReplaceIntent | undefined;
+  committed = false;
+  constructor(
+    private readonly pool: Pool,
+    readonly lock: FileLock,
+    private readonly meta: PoolMeta,
+    private readonly op: string,
+  ) {}
+
+  /** Record paths to clean up should this process die before the commit. */
+  cleanup(paths: string[]): void {
+    this.paths.push(...paths.filter(Boolean));
+    this.lock.setIntent(this.intent());
+  }
+
+  /** Record a body replacement under way (see Pool.replaceBody). */
+  replacing(r: ReplaceIntent): void {
+    this.replace = r;
+    this.lock.setIntent(this.intent());
+  }
+
+  intent(): Intent {
+    return { op: this.op, cleanup: this.paths, ...(this.replace ? { replace: this.replace } : {}) };
+  }
+
+  commit(): void {
+    writeMeta(this.pool.top, this.meta);
+    this.committed = true;
+  }
+}
+
+function referencedPaths(meta: PoolMeta): Set<string> {
+  const out = new Set<string>([ROOT_PATH]);
+  for (const ds of Object.values(meta.datasets)) {
+    out.add(ds.path);
+    for (const s of Object.values(ds.snapshots)) out.add(snapshotPath(ds, s));
+  }
+  return out;
+}
+
+function resolvePropOrThrow(prop: string, name: string): string {
+  const lower = prop.toLowerCase();
+  const alias: Record<string, string> = { compress: 'compression', rdonly: 'readonly' };
+  const canon = alias[lower] ?? lower;
+  if (PROPS.has(canon)) return canon;
+  if (isUserProp(prop)) return prop;
+  throw cannot('EINVAL', 'set property for', name, `invalid property '${prop}'`);
+}
+
+export { ROOT_PATH };
