@@ -20,7 +20,9 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __zcr } from 'node:module'; const require = __zcr(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __zcr } from 'node:module'; const require = __zcr(import.meta.url);",
+  },
 });
 const d = new Date();
 const p = (n) => String(n).padStart(2, '0');

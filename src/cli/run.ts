@@ -11,11 +11,22 @@ export function runMain(main: Main, argv = process.argv.slice(2)): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
   });
+  let settled = false;
+  // A promise that never settles would let Node exit 0 with the work undone: never report success then.
+  process.on('beforeExit', () => {
+    if (!settled) {
+      settled = true;
+      process.stderr.write('internal error: the operation stopped before it completed\n');
+      process.exitCode = 1;
+    }
+  });
   main(argv).then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (err: unknown) => {
+      settled = true;
       process.exitCode = report(err);
     },
   );
@@ -30,8 +41,8 @@ export function report(err: unknown, write = (s: string) => process.stderr.write
   }
   if (err instanceof ZonixError) {
     write(`${err.message}\n`);
-    if (process.env.ZONIX_DEBUG && err.cause)
-      write(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+    if (process.env.ZONIX_DEBUG && err.cause instanceof Error)
+      write(`cause: ${err.cause.stack ?? err.cause.message}\n`);
     return err.exitCode;
   }
   write(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -15,6 +15,7 @@ import {
   isRightAligned,
   openPool,
   parseName,
+  PROPS,
   resolveProp,
   type Entity,
   type Pool,
@@ -227,6 +228,8 @@ function parseTypes(text: string | undefined, cmd: string, fallback: string[]): 
 interface Walk {
   types: Set<string>;
   depth: number;
+  /** List an operand's own snapshots even without -r (zfs list -t snapshot fs). */
+  operandSnapshots: boolean;
 }
 
 /** Entities to show: each operand, and its descendants down to `depth`, in zfs order. */
@@ -235,7 +238,7 @@ function collect(pool: Pool, root: string, w: Walk, out: Entity[], explicit: boo
   const visit = (name: string, depth: number) => {
     const e = pool.entity(meta, name);
     if (w.types.has(e.type) || (explicit && depth === 0 && !w.types.has('snapshot'))) out.push(e);
-    if (w.types.has('snapshot') && depth < w.depth + 1) {
+    if (w.types.has('snapshot') && (depth > 0 || w.depth > 0 || w.operandSnapshots)) {
       const snaps = Object.entries(e.ds.snapshots).sort((a, b) => a[1].createtxg - b[1].createtxg);
       for (const [s] of snaps) out.push(pool.entity(meta, `${name}@${s}`));
     }
@@ -314,7 +317,8 @@ async function list(args: string[], io: Io): Promise<number> {
   if (d !== undefined && !/^\d+$/.test(d)) throw usageError('list', `invalid depth '${d}'`);
   const recursive = has(p, 'r') || d !== undefined;
   const depth = d !== undefined ? Number(d) : Infinity;
-  const rows = await gather(p.rest, { types, depth }, recursive);
+  const tGiven = last(p, 't') !== undefined;
+  const rows = await gather(p.rest, { types, depth, operandSnapshots: tGiven }, recursive);
   const sortKeys = [
     ...values(p, 's').map((k) => ({ prop: parseProps(k, 'list')[0]!, desc: false })),
     ...values(p, 'S').map((k) => ({ prop: parseProps(k, 'list')[0]!, desc: true })),
@@ -369,7 +373,8 @@ async function get(args: string[], io: Io): Promise<number> {
   const d = last(p, 'd');
   const recursive = has(p, 'r') || d !== undefined;
   const types = parseTypes(last(p, 't'), 'get', ['filesystem', 'volume', 'snapshot']);
-  const rows = await gather(names, { types, depth: d !== undefined ? Number(d) : Infinity }, recursive);
+  const depth = d !== undefined ? Number(d) : Infinity;
+  const rows = await gather(names, { types, depth, operandSnapshots: false }, recursive);
   const out: string[][] = [];
   const parsable = has(p, 'p');
   for (const r of rows) {
@@ -395,7 +400,8 @@ async function get(args: string[], io: Io): Promise<number> {
         !sources.some((s) => v.source === s || (s === 'inherited' && v.source.startsWith('inherited')))
       )
         return;
-      if (all && v.value === '-' && v.source === '-' && !['origin', 'mounted'].includes(prop)) return;
+      const def = PROPS.get(prop);
+      if (def && !def.types.includes(r.e.type)) return;
       const cell: Record<string, string> = {
         name: r.e.name,
         property: prop,

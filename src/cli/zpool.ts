@@ -191,7 +191,10 @@ async function status(args: string[], io: Io): Promise<number> {
   for (const n of names) {
     const s = await poolStatus(n);
     const pool = openPool(n);
-    const errs = s.health === 'ONLINE' ? await pool.driver.deviceErrors(pool.top) : new Map();
+    const errs: Map<string, { read: number; write: number; cksum: number }> =
+      s.health === 'ONLINE'
+        ? await pool.driver.deviceErrors(pool.top)
+        : new Map<string, { read: number; write: number; cksum: number }>();
     const rows: string[][] = [[s.name, s.health, '0', '0', '0']];
     let total = 0;
     for (const dev of s.devices) {

@@ -138,7 +138,7 @@ export class Pool {
 
   private async clearTmp(): Promise<void> {
     const dir = this.abs(TMP);
-    let names: string[] = [];
+    let names: string[];
     try {
       names = await readdir(dir);
     } catch {
@@ -556,11 +556,7 @@ export class Pool {
     }
   }
 
-  private async enforce(
-    meta: PoolMeta,
-    name: string,
-    prop: 'compression' | 'readonly' | string,
-  ): Promise<void> {
+  private async enforce(meta: PoolMeta, name: string, prop: string): Promise<void> {
     const ds = meta.datasets[name]!;
     const v = this.inherited(meta, name, prop)?.value;
     if (prop === 'compression' && this.driver.info.compression)
@@ -1018,7 +1014,7 @@ export class Pool {
     const full = h.from === undefined;
     const what = full ? 'new filesystem stream' : 'incremental stream';
     return this.tx('receive', async (meta, t) => {
-      let existing = meta.datasets[dsName];
+      const existing = meta.datasets[dsName];
       if (full && existing && (!opts.force || this.descendants(meta, dsName).length))
         throw new ZfsError(
           'EEXIST',
@@ -1082,6 +1078,8 @@ export class Pool {
         ]);
         if (got !== this.abs(snapRel)) throw new Error(`the stream made ${got}, not ${this.abs(snapRel)}`);
       } catch (err) {
+        // Read the rest so that the trailer tells whether the stream itself was damaged.
+        stream.payload.resume();
         await stream.verified.catch((v: unknown) => {
           throw v instanceof ZfsError
             ? new ZfsError(

@@ -24,8 +24,6 @@ import { parseSize } from './units.ts';
 interface CacheEntry {
   driver: string;
   source: PoolSource;
-  /** The backing file was made by zpool create (zpool destroy removes it). */
-  createdFile?: boolean;
 }
 
 interface PoolCache {
@@ -119,14 +117,12 @@ export async function createPool(name: string, target: string, opts: CreatePoolO
   const source = await sourceFor(driver, path);
   const undo = new Reverter();
   try {
-    let createdFile = false;
     if (source.kind === 'file' && !existsSync(path)) {
       const size = await fileSize(name, path, opts.size);
       await mkdir(dirname(path), { recursive: true });
       const fh = await open(path, 'wx', 0o600);
       await fh.truncate(size);
       await fh.close();
-      createdFile = true;
       undo.add(() => unlink(path));
     } else if (source.kind === 'directory') {
       if (existsSync(path) && !isEmptyDir(path) && !opts.force)
@@ -162,7 +158,7 @@ export async function createPool(name: string, target: string, opts: CreatePoolO
     await saveRecord(rec);
     undo.add(() => rm(recordPath(name), { force: true }));
     await updateCache((c) => {
-      c.pools[name] = { driver: driver.info.name, source, ...(createdFile ? { createdFile } : {}) };
+      c.pools[name] = { driver: driver.info.name, source };
     });
     undo.success();
     return pool;
@@ -355,12 +351,7 @@ export async function importPool(name: string, dirs: string[] = []): Promise<Poo
     await pool.mountAll(meta);
     await saveRecord(rec);
     await updateCache((cache) => {
-      const old = cache.pools[c.name];
-      cache.pools[c.name] = {
-        driver: c.driver,
-        source: c.source,
-        ...(old?.createdFile ? { createdFile: true } : {}),
-      };
+      cache.pools[c.name] = { driver: c.driver, source: c.source };
     });
     undo.success();
     return pool;
@@ -411,7 +402,8 @@ export async function exportPool(name: string, opts: { keepCache?: boolean } = {
 
 export async function destroyPool(name: string, opts: { force?: boolean } = {}): Promise<void> {
   const pool = openPool(name);
-  const created = readCache().pools[name]?.createdFile ?? false;
+  // Pool files Zonix made in its own folder go with the pool; elsewhere only the label is wiped.
+  const created = pool.rec.source.kind === 'file' && dirname(pool.rec.source.path) === resolve(poolFileDir());
   if (opts.force) {
     const meta = pool.meta();
     for (const m of mountTable()

@@ -98,9 +98,12 @@ export async function parseStream(input: Readable): Promise<ParsedStream> {
   verified.catch(() => undefined);
   let remaining = 0; // bytes left in the current chunk
   let done = false;
+  let pumping = false; // one pump at a time: Readable may call read() again while one awaits input
   const payload = new Readable({
     highWaterMark: 1 << 20,
     read() {
+      if (pumping) return;
+      pumping = true;
       void (async () => {
         try {
           for (;;) {
@@ -129,6 +132,8 @@ export async function parseStream(input: Readable): Promise<ParsedStream> {
           }
         } catch (err) {
           fail(err instanceof Error ? err.message : String(err));
+        } finally {
+          pumping = false;
         }
       })();
     },

@@ -93,15 +93,21 @@ export class DirDriver implements StorageDriver {
   }
 
   async space(top: string, paths: string[]): Promise<Map<string, SpaceUsage>> {
-    const out = new Map<string, SpaceUsage>();
+    const total = new Map<string, number>();
     for (const p of paths) {
-      let n = 0;
       try {
         const { stdout } = await run('du', ['-s', '--block-size=1', join(top, p)], { timeoutMs: 600_000 });
-        n = Number(stdout.split('\t')[0]) || 0;
+        total.set(p, Number(stdout.split('\t')[0]) || 0);
       } catch {
-        n = 0;
+        total.set(p, 0);
       }
+    }
+    // Child datasets live inside their parent's folder: count them once, in the child.
+    const out = new Map<string, SpaceUsage>();
+    for (const p of paths) {
+      const inner = paths.filter((q) => q.startsWith(`${p}/`));
+      const outermost = inner.filter((q) => !inner.some((r) => q.startsWith(`${r}/`)));
+      const n = Math.max(0, total.get(p)! - outermost.reduce((a, q) => a + total.get(q)!, 0));
       out.set(p, { referenced: n, exclusive: n });
     }
     return out;

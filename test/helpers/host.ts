@@ -1,0 +1,122 @@
+/**
+ * What integration tests share: a private Zonix environment per test file (config and run folders
+ * under a unique temp dir, so nothing touches the host's own pools), CLI runners, and a leak check.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const isRoot = process.getuid?.() === 0;
+
+export interface TestEnv {
+  /** Unique to this run: prefix every pool, link and namespace name with it. */
+  prefix: string;
+  dir: string;
+}
+
+/** A private environment; sets ZONIX_* variables for this process and the CLIs it starts. */
+export function makeTestEnv(tag: string): TestEnv {
+  const prefix = `zt${tag}${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  process.env.ZONIX_CONFIG_DIR = join(dir, 'etc');
+  process.env.ZONIX_RUN_DIR = join(dir, 'run');
+  process.env.ZONIX_POOL_FILE_DIR = join(dir, 'pools');
+  return { prefix, dir };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** A file to use as stdin. */
+  stdinFile?: string;
+  /** A file to write stdout to (binary streams). */
+  stdoutFile?: string;
+  input?: string | Buffer;
+}
+
+/** Run one of the bin/ tools as a user would. */
+export function cli(tool: string, args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const inFd = opts.stdinFile ? openSync(opts.stdinFile, 'r') : undefined;
+    const outFd = opts.stdoutFile ? openSync(opts.stdoutFile, 'w') : undefined;
+    const child = spawn(join(ROOT, 'bin', tool), args, {
+      stdio: [inFd ?? (opts.input !== undefined ? 'pipe' : 'ignore'), outFd ?? 'pipe', 'pipe'],
+      env: process.env,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (inFd !== undefined) closeSync(inFd);
+      if (outFd !== undefined) closeSync(outFd);
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
+    });
+  });
+}
+
+/** Run a tool and fail with its stderr unless it exits 0. */
+export async function ok(tool: string, args: string[], opts?: CliOptions): Promise<string> {
+  const r = await cli(tool, args, opts);
+  if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Mounts and loop devices that still mention the test's folder or prefix. */
+export function leaks(env: TestEnv): string[] {
+  const found: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (line.includes(env.dir) || line.includes(env.prefix)) found.push(`mount: ${line}`);
+  }
+  for (const f of loopBackingFiles()) if (f.includes(env.dir)) found.push(`loop device backed by ${f}`);
+  return found;
+}
+
+function loopBackingFiles(): string[] {
+  const out: string[] = [];
+  const dir = '/sys/block';
+  for (const name of readdirSafe(dir)) {
+    if (!name.startsWith('loop')) continue;
+    try {
+      out.push(readFileSync(join(dir, name, 'loop', 'backing_file'), 'utf8').trim());
+    } catch {
+      /* not attached */
+    }
+  }
+  return out;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Best-effort teardown: export/destroy what is left, unmount leftovers, remove the folder. */
+export async function teardown(env: TestEnv, pools: string[]): Promise<void> {
+  for (const p of pools) await cli('zpool', ['destroy', '-f', p]).catch(() => undefined);
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+    const target = line.split(' ')[4];
+    if (target && (target.includes(env.dir) || target.includes(env.prefix))) {
+      await new Promise((r) => spawn('umount', ['-l', target]).on('close', r));
+    }
+  }
+  await rm(env.dir, { recursive: true, force: true });
+}

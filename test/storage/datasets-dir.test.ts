@@ -1,0 +1,3 @@
+import { datasetSuite } from './datasets.case.ts';
+
+datasetSuite({ driver: 'dir', quotas: false, readonly: false, compression: false });
