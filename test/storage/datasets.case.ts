@@ -6,8 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cli, isRoot, leaks, makeTestEnv, ok, teardown, ROOT } from '../helpers/host.ts';
 
@@ -468,6 +468,26 @@ export function datasetSuite(o: SuiteOptions): void {
       const none = await cli('zpool', ['import', '-d', env.dir, 'nosuchpool']);
       assert.equal(none.code, 1);
       assert.equal(none.stderr, "cannot import 'nosuchpool': no such pool available\n");
+    });
+
+    it('after a host restart, zpool import finds the cached pools without -d and brings them back', async () => {
+      writeFileSync(join(mnt(P), 'boot-marker'), 'still here');
+      // A restart: every mount and the whole run folder are gone; the config folder (pool cache) stays.
+      const mine = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4] ?? '')
+        .filter((t) => t.startsWith(env.dir));
+      for (const t of mine.reverse()) assert.equal(spawnSync('umount', [t]).status, 0, `umount ${t}`);
+      rmSync(process.env.ZONIX_RUN_DIR!, { recursive: true, force: true });
+      assert.equal((await cli('zpool', ['list', P])).code, 1);
+      const found = await ok('zpool', ['import']);
+      assert.match(found, new RegExp(`pool: ${P}\\n`));
+      assert.match(found, new RegExp(`pool: ${Q}\\n`));
+      await ok('zpool', ['import', '-a']);
+      assert.equal(readFileSync(join(mnt(P), 'boot-marker'), 'utf8'), 'still here');
+      assert.equal(readFileSync(join(env.dir, 'custom-mp', 'f'), 'utf8'), 'persisted');
+      assert.ok((await list('-r', Q)).includes(`${Q}/copy`));
+      assert.equal((await ok('zpool', ['list', '-H', '-o', 'health', P, Q])).trim(), 'ONLINE\nONLINE');
     });
 
     it('zpool destroy removes the pool and its mounts', async () => {
