@@ -8,14 +8,13 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { acquireLock, type FileLock } from '../common/lock.ts';
-import type { PoolSource, SpaceUsage, StorageDriver } from './driver.ts';
+import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
 import { cannot, noDataset, ZfsError } from './errors.ts';
 import {
-  findSnapshotByGuid,
   newGuid,
   readMeta,
   snapshotPath,
@@ -27,9 +26,22 @@ import {
   type SnapshotMeta,
 } from './meta.ts';
 import { bindMount, isMountPoint, mountTable, unmount } from './mounts.ts';
-import { datasetNameProblem, isDescendant, parentName, parseName } from './names.ts';
-import { PROPS, isUserProp, parseAssignment, type EntityType } from './props.ts';
-import { frameStream, parseStream, type StreamHeader } from './stream.ts';
+import { datasetNameProblem, parentName, parseName } from './names.ts';
+import { PROPS, isUserProp, parseAssignment } from './props.ts';
+import {
+  childrenOf,
+  clonesOf,
+  descendantsOf,
+  entityOf,
+  inheritedProp,
+  mountpointOf,
+  referencedPaths,
+  ROOT_PATH,
+  type Entity,
+  type PropValue,
+} from './tree.ts';
+import { receiveStream, sendSnapshot } from './pool-stream.ts';
+import { propertyOf, spaceOf } from './space.ts';
 
 export interface PoolRecord {
   name: string;
@@ -55,19 +67,6 @@ interface ReplaceIntent {
   children: string[];
 }
 
-export interface PropValue {
-  value: string;
-  source: string;
-}
-
-export interface Entity {
-  name: string;
-  type: EntityType;
-  dataset: string;
-  ds: DatasetMeta;
-  snap?: SnapshotMeta;
-}
-
 export interface CreateOptions {
   props?: Record<string, string>;
   parents?: boolean;
@@ -75,7 +74,6 @@ export interface CreateOptions {
   volsize?: number;
 }
 
-const ROOT_PATH = 'root';
 const TMP = 'tmp';
 
 export class Pool {
@@ -170,84 +168,25 @@ export class Pool {
 
   /** The dataset or snapshot called `name`, or a ZFS "does not exist" error. */
   entity(meta: PoolMeta, name: string, action = 'open'): Entity {
-    const p = parseName(name);
-    const ds = meta.datasets[p.dataset];
-    if (p.snapshot === undefined) {
-      if (!ds) throw noDataset(action, name);
-      return { name, type: ds.type, dataset: p.dataset, ds };
-    }
-    const snap = ds?.snapshots[p.snapshot];
-    if (!ds || !snap) throw noDataset(action, name);
-    return { name, type: 'snapshot', dataset: p.dataset, ds, snap };
+    return entityOf(meta, name, action);
   }
 
   children(meta: PoolMeta, name: string): string[] {
-    return Object.keys(meta.datasets)
-      .filter((n) => parentName(n) === name)
-      .sort();
-  }
-
-  descendants(meta: PoolMeta, name: string): string[] {
-    return Object.keys(meta.datasets)
-      .filter((n) => isDescendant(n, name))
-      .sort();
-  }
-
-  /** Datasets cloned from any snapshot of `name`. */
-  clonesOf(meta: PoolMeta, name: string, snapshot?: string): string[] {
-    const ds = meta.datasets[name];
-    if (!ds) return [];
-    const guids = new Set(
-      Object.entries(ds.snapshots)
-        .filter(([s]) => snapshot === undefined || s === snapshot)
-        .map(([, s]) => s.guid),
-    );
-    return Object.entries(meta.datasets)
-      .filter(([, d]) => d.origin !== undefined && guids.has(d.origin))
-      .map(([n]) => n)
-      .sort();
-  }
-
-  originName(meta: PoolMeta, ds: DatasetMeta): string | undefined {
-    if (!ds.origin) return undefined;
-    const hit = findSnapshotByGuid(meta, ds.origin);
-    return hit ? `${hit.dataset}@${hit.snapshot}` : undefined;
-  }
-
-  // ---- properties ---------------------------------------------------------------------------------
-
-  /** The value of an inheritable or local property, and where it comes from. */
-  inherited(meta: PoolMeta, name: string, prop: string): PropValue | undefined {
-    let cur: string | undefined = name;
-    while (cur !== undefined) {
-      const ds = meta.datasets[cur];
-      const v = ds?.props[prop];
-      if (v !== undefined) {
-        if (cur === name) return { value: v, source: 'local' };
-        if (prop === 'mountpoint' && v !== 'none' && v !== 'legacy') {
-          const rest = name.slice(cur.length);
-          return { value: (v === '/' ? '' : v) + rest, source: `inherited from ${cur}` };
-        }
-        return { value: v, source: `inherited from ${cur}` };
-      }
-      cur = parentName(cur);
-    }
-    return undefined;
+    return childrenOf(meta, name);
   }
 
   mountpointOf(meta: PoolMeta, name: string): string | undefined {
-    const ds = meta.datasets[name];
-    if (!ds || ds.type !== 'filesystem') return undefined;
-    const mp = this.inherited(meta, name, 'mountpoint')?.value ?? `/${name}`;
-    return mp === 'none' || mp === 'legacy' ? undefined : mp;
+    return mountpointOf(meta, name);
   }
+
+  // ---- properties ---------------------------------------------------------------------------------
 
   /** Datasets that need a bind mount of their own: a path mountpoint set locally. */
   private ownMounts(meta: PoolMeta): { name: string; src: string; dst: string; readonly: boolean }[] {
     const out = [];
     for (const [name, ds] of Object.entries(meta.datasets).sort(([a], [b]) => a.localeCompare(b))) {
       if (ds.type !== 'filesystem' || ds.props.mountpoint === undefined) continue;
-      const dst = this.mountpointOf(meta, name);
+      const dst = mountpointOf(meta, name);
       if (dst === undefined) continue;
       out.push({ name, src: this.abs(ds.path), dst, readonly: false });
     }
@@ -276,10 +215,11 @@ export class Pool {
     }
   }
 
-  private async unmountDataset(meta: PoolMeta, name: string, action: string): Promise<void> {
+  /** @internal */
+  async unmountDataset(meta: PoolMeta, name: string, action: string): Promise<void> {
     const ds = meta.datasets[name];
     if (!ds || ds.props.mountpoint === undefined) return;
-    const mp = this.mountpointOf(meta, name);
+    const mp = mountpointOf(meta, name);
     if (mp === undefined || !isMountPoint(mp)) return;
     try {
       await unmount(mp);
@@ -288,149 +228,24 @@ export class Pool {
     }
   }
 
-  private async mountDataset(meta: PoolMeta, name: string): Promise<void> {
+  /** @internal */
+  async mountDataset(meta: PoolMeta, name: string): Promise<void> {
     const ds = meta.datasets[name];
     if (!ds || ds.props.mountpoint === undefined) return;
-    const mp = this.mountpointOf(meta, name);
+    const mp = mountpointOf(meta, name);
     if (mp !== undefined && !isMountPoint(mp)) await bindMount(this.abs(ds.path), mp);
   }
 
-  // ---- space --------------------------------------------------------------------------------------
+  // ---- space and properties -----------------------------------------------------------------------
 
   /** used/referenced/available for the given entities (one driver call for all). */
-  async spaceOf(meta: PoolMeta, names: string[]): Promise<Map<string, Record<string, number>>> {
-    const paths = new Set<string>();
-    const wanted = new Set<string>();
-    for (const n of names) {
-      const p = parseName(n);
-      for (const d of [p.dataset, ...this.descendants(meta, p.dataset)]) wanted.add(d);
-    }
-    for (const d of wanted) {
-      const ds = meta.datasets[d]!;
-      paths.add(ds.path);
-      for (const s of Object.values(ds.snapshots)) paths.add(snapshotPath(ds, s));
-    }
-    const [usage, cap] = await Promise.all([
-      this.driver.space(this.top, [...paths]),
-      this.driver.capacity(this.top),
-    ]);
-    const get = (rel: string): SpaceUsage => usage.get(rel) ?? { referenced: 0, exclusive: 0 };
-    const memo = new Map<string, Record<string, number>>();
-    const dsSpace = (d: string): Record<string, number> => {
-      const hit = memo.get(d);
-      if (hit) return hit;
-      const ds = meta.datasets[d]!;
-      const own = get(ds.path);
-      const byDataset = ds.origin ? own.exclusive : own.referenced;
-      let bySnaps = 0;
-      for (const s of Object.values(ds.snapshots)) bySnaps += get(snapshotPath(ds, s)).exclusive;
-      let byChildren = 0;
-      for (const c of this.children(meta, d)) byChildren += dsSpace(c).used!;
-      const used = byDataset + bySnaps + byChildren;
-      let available = cap.free;
-      const quota = ds.props.quota;
-      if (quota !== undefined && quota !== 'none')
-        available = Math.max(0, Math.min(available, Number(quota) - own.exclusive));
-      for (let a = parentName(d); a !== undefined; a = parentName(a)) {
-        const q = meta.datasets[a]?.props.quota;
-        if (q !== undefined && q !== 'none')
-          available = Math.min(available, Math.max(0, Number(q) - dsSpace(a).used!));
-      }
-      if (ds.type === 'volume') available = Math.max(available, 0);
-      const out = {
-        used,
-        referenced: own.referenced,
-        available,
-        usedbydataset: byDataset,
-        usedbysnapshots: bySnaps,
-        usedbychildren: byChildren,
-      };
-      memo.set(d, out);
-      return out;
-    };
-    const out = new Map<string, Record<string, number>>();
-    for (const n of names) {
-      const p = parseName(n);
-      if (p.snapshot === undefined) out.set(n, dsSpace(p.dataset));
-      else {
-        const ds = meta.datasets[p.dataset]!;
-        const u = get(snapshotPath(ds, ds.snapshots[p.snapshot]!));
-        out.set(n, { used: u.exclusive, referenced: u.referenced });
-      }
-    }
-    return out;
+  spaceOf(meta: PoolMeta, names: string[]): Promise<Map<string, Record<string, number>>> {
+    return spaceOf(this, meta, names);
   }
 
   /** One property of an entity: raw value (as -p prints it) and source. */
   property(meta: PoolMeta, e: Entity, prop: string, space?: Record<string, number>): PropValue {
-    const none = (value: string): PropValue => ({ value, source: '-' });
-    const target = e.snap ?? e.ds;
-    switch (prop) {
-      case 'name':
-        return none(e.name);
-      case 'type':
-        return none(e.type);
-      case 'creation':
-        return none(String(target.creation));
-      case 'createtxg':
-        return none(String(target.createtxg));
-      case 'guid':
-        return none(target.guid);
-      case 'used':
-      case 'referenced':
-      case 'available':
-      case 'usedbydataset':
-      case 'usedbysnapshots':
-      case 'usedbychildren': {
-        const v = space?.[prop];
-        return none(v === undefined ? '-' : String(v));
-      }
-      case 'compressratio':
-        return none('1.00x');
-      case 'origin':
-        return none(e.snap ? '-' : (this.originName(meta, e.ds) ?? '-'));
-      case 'mounted': {
-        if (e.type !== 'filesystem') return none('-');
-        const mp = this.mountpointOf(meta, e.dataset);
-        if (mp === undefined) return none('no');
-        const owner = this.mountOwner(meta, e.dataset);
-        return none(owner && isMountPoint(this.mountpointOf(meta, owner)!) ? 'yes' : 'no');
-      }
-      case 'mountpoint': {
-        if (e.type !== 'filesystem') return none('-');
-        return this.inherited(meta, e.dataset, 'mountpoint') ?? { value: `/${e.dataset}`, source: 'default' };
-      }
-      case 'volsize':
-        return e.ds.type === 'volume'
-          ? { value: e.ds.props.volsize ?? '0', source: e.snap ? '-' : 'local' }
-          : none('-');
-    }
-    if (e.snap && isUserProp(prop)) {
-      const v = e.snap.user[prop];
-      if (v !== undefined) return { value: v, source: 'local' };
-      return this.inherited(meta, e.dataset, prop) ?? none('-');
-    }
-    const def = PROPS.get(prop);
-    if (def && !def.types.includes(e.type)) return none('-');
-    if (e.snap && def) return none('-');
-    if (def && !def.inheritable) {
-      const v = e.ds.props[prop];
-      return v !== undefined
-        ? { value: v, source: 'local' }
-        : { value: def.default ?? '-', source: 'default' };
-    }
-    return (
-      this.inherited(meta, e.dataset, prop) ??
-      (def ? { value: def.default ?? '-', source: 'default' } : none('-'))
-    );
-  }
-
-  /** The nearest dataset (self or ancestor) with a bind mount of its own. */
-  private mountOwner(meta: PoolMeta, name: string): string | undefined {
-    for (let cur: string | undefined = name; cur !== undefined; cur = parentName(cur)) {
-      if (meta.datasets[cur]?.props.mountpoint !== undefined) return cur;
-    }
-    return undefined;
+    return propertyOf(this, meta, e, prop, space);
   }
 
   // ---- create, snapshot, clone --------------------------------------------------------------------
@@ -460,7 +275,8 @@ export class Pool {
   }
 
   /** Create missing ancestors (with -p), else fail if the parent is missing. Returns those created. */
-  private async ensureParents(meta: PoolMeta, t: Tx, name: string, parents: boolean, action: string) {
+  /** @internal */
+  async ensureParents(meta: PoolMeta, t: Tx, name: string, parents: boolean, action: string) {
     const made: string[] = [];
     const missing: string[] = [];
     for (let p = parentName(name); p !== undefined && !meta.datasets[p]; p = parentName(p))
@@ -483,14 +299,16 @@ export class Pool {
     return made;
   }
 
-  private childPath(meta: PoolMeta, name: string): string {
+  /** @internal */
+  childPath(meta: PoolMeta, name: string): string {
     const parent = parentName(name)!;
     const leaf = name.slice(parent.length + 1);
     return join(meta.datasets[parent]!.path, leaf);
   }
 
   /** Make room for a body at `rel`: an empty placeholder directory is fine, anything else is not. */
-  private async preparePlace(rel: string, name: string, action: string): Promise<void> {
+  /** @internal */
+  async preparePlace(rel: string, name: string, action: string): Promise<void> {
     const path = this.abs(rel);
     if (!existsSync(path)) return;
     try {
@@ -500,7 +318,8 @@ export class Pool {
     }
   }
 
-  private newDataset(
+  /** @internal */
+  newDataset(
     meta: PoolMeta,
     d: { guid: string; type: DatasetType; path: string; props: Record<string, string>; origin?: string },
   ): DatasetMeta {
@@ -517,7 +336,8 @@ export class Pool {
     };
   }
 
-  private checkProps(name: string, type: DatasetType, props: Record<string, string>): Record<string, string> {
+  /** @internal */
+  checkProps(name: string, type: DatasetType, props: Record<string, string>): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(props)) {
       const canon = resolvePropOrThrow(k, name);
@@ -540,7 +360,8 @@ export class Pool {
   }
 
   /** Store properties and make the driver enforce them. */
-  private async applyProps(meta: PoolMeta, name: string, props: Record<string, string>): Promise<void> {
+  /** @internal */
+  async applyProps(meta: PoolMeta, name: string, props: Record<string, string>): Promise<void> {
     const ds = meta.datasets[name]!;
     const path = this.abs(ds.path);
     for (const [k, v] of Object.entries(props)) {
@@ -552,13 +373,14 @@ export class Pool {
     // Inheritable enforcement: recompute for the dataset and its descendants.
     const touched = Object.keys(props).filter((k) => k === 'compression' || k === 'readonly');
     for (const k of touched) {
-      for (const d of [name, ...this.descendants(meta, name)]) await this.enforce(meta, d, k);
+      for (const d of [name, ...descendantsOf(meta, name)]) await this.enforce(meta, d, k);
     }
   }
 
-  private async enforce(meta: PoolMeta, name: string, prop: string): Promise<void> {
+  /** @internal */
+  async enforce(meta: PoolMeta, name: string, prop: string): Promise<void> {
     const ds = meta.datasets[name]!;
-    const v = this.inherited(meta, name, prop)?.value;
+    const v = inheritedProp(meta, name, prop)?.value;
     if (prop === 'compression' && this.driver.info.compression)
       await this.driver.setCompression(this.abs(ds.path), v ?? 'off');
     if (prop === 'readonly' && this.driver.info.readonly)
@@ -583,7 +405,7 @@ export class Pool {
       for (const n of names) {
         const p = parseName(n);
         if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
-        const list = opts.recursive ? [p.dataset, ...this.descendants(meta, p.dataset)] : [p.dataset];
+        const list = opts.recursive ? [p.dataset, ...descendantsOf(meta, p.dataset)] : [p.dataset];
         for (const d of list) {
           if (meta.datasets[d]!.snapshots[p.snapshot!])
             throw cannot('EEXIST', 'create snapshot', `${d}@${p.snapshot!}`, 'dataset already exists');
@@ -605,7 +427,7 @@ export class Pool {
       t.cleanup(made.map((m) => snapshotPath(m.ds, m.s)));
       for (const m of made) {
         await mkdir(this.abs(join('snapshots', m.ds.guid)), { recursive: true });
-        const exclude = this.children(meta, m.dataset).map((c) => c.slice(m.dataset.length + 1));
+        const exclude = childrenOf(meta, m.dataset).map((c) => c.slice(m.dataset.length + 1));
         await this.driver.snapshotBody(this.abs(m.ds.path), this.abs(snapshotPath(m.ds, m.s)), {
           readonly: true,
           exclude,
@@ -624,7 +446,7 @@ export class Pool {
     if (parseName(name).pool !== parseName(snapName).pool)
       throw cannot('EINVAL', 'create', name, 'source and target pools differ');
     await this.tx('clone', async (meta, t) => {
-      const src = this.entity(meta, snapName);
+      const src = entityOf(meta, snapName);
       const props = this.checkProps(name, src.ds.type, opts.props ?? {});
       if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
       await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
@@ -664,12 +486,12 @@ export class Pool {
       const doomedSnaps: { dataset: string; snap: string }[] = [];
       if (p.snapshot !== undefined) {
         if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
-        const list = opts.recursive ? [p.dataset, ...this.descendants(meta, p.dataset)] : [p.dataset];
+        const list = opts.recursive ? [p.dataset, ...descendantsOf(meta, p.dataset)] : [p.dataset];
         for (const d of list)
           if (meta.datasets[d]!.snapshots[p.snapshot]) doomedSnaps.push({ dataset: d, snap: p.snapshot });
         if (doomedSnaps.length === 0)
           throw new ZfsError('ENOENT', `could not find any snapshots to destroy; check snapshot names.`);
-        const clones = doomedSnaps.flatMap((s) => this.clonesOf(meta, s.dataset, s.snap));
+        const clones = doomedSnaps.flatMap((s) => clonesOf(meta, s.dataset, s.snap));
         if (clones.length && !opts.dependents)
           throw cannot(
             'EBUSY',
@@ -679,7 +501,7 @@ export class Pool {
           );
         for (const c of clones) this.collect(meta, c, doomedDs, doomedSnaps);
       } else {
-        const root = this.entity(meta, name);
+        const root = entityOf(meta, name);
         if (parentName(name) === undefined)
           throw cannot(
             'EINVAL',
@@ -691,10 +513,7 @@ export class Pool {
               name +
               "' to destroy the pool itself",
           );
-        const kids = [
-          ...this.descendants(meta, name),
-          ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`),
-        ];
+        const kids = [...descendantsOf(meta, name), ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`)];
         if (kids.length && !recursive) {
           throw cannot(
             'EBUSY',
@@ -706,7 +525,7 @@ export class Pool {
         const set = new Set<string>();
         const snaps: { dataset: string; snap: string }[] = [];
         this.collect(meta, name, set, snaps);
-        const outside = [...set].flatMap((d) => this.clonesOf(meta, d)).filter((c) => !set.has(c));
+        const outside = [...set].flatMap((d) => clonesOf(meta, d)).filter((c) => !set.has(c));
         if (outside.length && !opts.dependents)
           throw cannot(
             'EBUSY',
@@ -749,7 +568,7 @@ export class Pool {
     set: Set<string>,
     snaps: { dataset: string; snap: string }[],
   ) {
-    for (const d of [name, ...this.descendants(meta, name)]) {
+    for (const d of [name, ...descendantsOf(meta, name)]) {
       if (set.has(d)) continue;
       set.add(d);
       for (const [s] of sortedSnapshots(meta.datasets[d]!)) snaps.push({ dataset: d, snap: s });
@@ -767,7 +586,7 @@ export class Pool {
     const p = parseName(snapName);
     // Newer snapshots go first (a transaction of their own, like zfs rollback -r).
     const meta0 = this.meta();
-    const e = this.entity(meta0, snapName);
+    const e = entityOf(meta0, snapName);
     const newer = sortedSnapshots(e.ds).filter(([, s]) => s.createtxg > e.snap!.createtxg);
     if (newer.length && !opts.destroyNewer && !opts.destroyClones)
       throw cannot(
@@ -777,7 +596,7 @@ export class Pool {
         `more recent snapshots or bookmarks exist\nuse '-r' to force deletion of the following snapshots and bookmarks:\n${newer.map(([s]) => `${p.dataset}@${s}`).join('\n')}`,
       );
     for (const [s] of newer) {
-      const clones = this.clonesOf(meta0, p.dataset, s);
+      const clones = clonesOf(meta0, p.dataset, s);
       if (clones.length && !opts.destroyClones)
         throw cannot(
           'EBUSY',
@@ -788,7 +607,7 @@ export class Pool {
     }
     for (const [s] of newer) await this.destroy(`${p.dataset}@${s}`, { dependents: true });
     await this.tx('rollback', async (meta, t) => {
-      const cur = this.entity(meta, snapName);
+      const cur = entityOf(meta, snapName);
       if (sortedSnapshots(cur.ds).some(([, s]) => s.createtxg > cur.snap!.createtxg))
         throw cannot('EEXIST', 'rollback to', snapName, 'more recent snapshots or bookmarks exist');
       await this.unmountDataset(meta, p.dataset, 'rollback');
@@ -803,14 +622,15 @@ export class Pool {
    * build the new body, move the old aside, move the children across, swap, drop the old. Each step
    * is recorded so that `reconcile` can finish it.
    */
-  private async replaceBody(meta: PoolMeta, t: Tx, name: string, fromRel: string): Promise<void> {
+  /** @internal */
+  async replaceBody(meta: PoolMeta, t: Tx, name: string, fromRel: string): Promise<void> {
     const ds = meta.datasets[name]!;
     const id = newGuid();
     const r: ReplaceIntent = {
       path: ds.path,
       fresh: join(TMP, `fresh-${id}`),
       old: join(TMP, `old-${id}`),
-      children: this.children(meta, name).map((c) => c.slice(name.length + 1)),
+      children: childrenOf(meta, name).map((c) => c.slice(name.length + 1)),
     };
     await mkdir(this.abs(TMP), { recursive: true });
     await this.driver.snapshotBody(this.abs(fromRel), this.abs(r.fresh), { readonly: false, exclude: [] });
@@ -849,7 +669,7 @@ export class Pool {
 
   async set(name: string, assignments: Record<string, string>): Promise<void> {
     await this.tx('set', async (meta, t) => {
-      const e = this.entity(meta, name);
+      const e = entityOf(meta, name);
       if (e.snap) {
         for (const [k, v] of Object.entries(assignments)) {
           if (!isUserProp(k))
@@ -876,7 +696,7 @@ export class Pool {
           );
       }
       const mpChange = props.mountpoint !== undefined;
-      const affected = mpChange ? [name, ...this.descendants(meta, name)].reverse() : [];
+      const affected = mpChange ? [name, ...descendantsOf(meta, name)].reverse() : [];
       for (const d of affected) await this.unmountDataset(meta, d, 'set property for');
       if (parentName(name) === undefined && mpChange) await this.unmountRoot(meta);
       await this.applyProps(meta, name, props);
@@ -892,8 +712,8 @@ export class Pool {
     if (def && !def.inheritable && !(def.settable && def.default !== undefined))
       throw cannot('EINVAL', 'inherit', name, `'${canon}' property cannot be inherited`);
     await this.tx('inherit', async (meta, t) => {
-      const e = this.entity(meta, name);
-      const list = opts.recursive ? [e.dataset, ...this.descendants(meta, e.dataset)] : [e.dataset];
+      const e = entityOf(meta, name);
+      const list = opts.recursive ? [e.dataset, ...descendantsOf(meta, e.dataset)] : [e.dataset];
       if (e.snap) {
         delete e.snap.user[canon];
         t.commit();
@@ -924,12 +744,12 @@ export class Pool {
   // ---- pool root mount ----------------------------------------------------------------------------
 
   async mountRoot(meta = this.meta()): Promise<void> {
-    const mp = this.mountpointOf(meta, this.name);
+    const mp = mountpointOf(meta, this.name);
     if (mp !== undefined && !isMountPoint(mp)) await bindMount(this.abs(ROOT_PATH), mp);
   }
 
   async unmountRoot(meta = this.meta()): Promise<void> {
-    const mp = this.mountpointOf(meta, this.name);
+    const mp = mountpointOf(meta, this.name);
     if (mp === undefined || !isMountPoint(mp)) return;
     try {
       await unmount(mp);
@@ -956,167 +776,17 @@ export class Pool {
   // ---- send / receive -----------------------------------------------------------------------------
 
   async send(snapName: string, out: Writable, opts: { from?: string } = {}): Promise<void> {
-    const problem = datasetNameProblem(snapName, { snapshot: 'require' });
-    if (problem) throw cannot('EINVAL', 'open', snapName, problem);
-    const meta = this.meta();
-    const e = this.entity(meta, snapName);
-    let base: { name: string; s: SnapshotMeta } | undefined;
-    if (opts.from !== undefined) {
-      const from = opts.from.startsWith('@') ? `${e.dataset}${opts.from}` : opts.from;
-      const fp = parseName(from);
-      if (fp.snapshot === undefined || fp.dataset !== e.dataset)
-        throw new ZfsError(
-          'EINVAL',
-          `incremental source (${opts.from}) must be an earlier snapshot of ${e.dataset}`,
-        );
-      const fe = this.entity(meta, from);
-      if (fe.snap!.createtxg >= e.snap!.createtxg)
-        throw new ZfsError('EINVAL', `incremental source (${from}) is not earlier than it (${snapName})`);
-      base = { name: fp.snapshot, s: fe.snap! };
-    }
-    const header: StreamHeader = {
-      format: this.driver.info.name,
-      type: e.ds.type,
-      dataset: e.dataset,
-      snapshot: parseName(snapName).snapshot!,
-      snapshotGuid: e.snap!.guid,
-      snapshotCreation: e.snap!.creation,
-      ...(base ? { from: { snapshot: base.name, guid: base.s.guid } } : {}),
-      props: { ...e.ds.props },
-      snapshotProps: { ...e.snap!.user },
-      creation: e.ds.creation,
-    };
-    const framed = frameStream(out, header);
-    await this.driver.send(
-      this.abs(snapshotPath(e.ds, e.snap!)),
-      base ? this.abs(snapshotPath(e.ds, base.s)) : undefined,
-      framed,
-    );
-    await new Promise<void>((resolve, reject) =>
-      framed.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
+    return sendSnapshot(this, snapName, out, opts);
   }
 
   /** Receive a stream into `target` (`pool/ds` or `pool/ds@snap`). */
   async receive(target: string, input: Readable, opts: { force?: boolean } = {}): Promise<string> {
-    const problem = datasetNameProblem(target, { snapshot: 'allow' });
-    if (problem) throw cannot('EINVAL', 'receive', target, problem);
-    const stream = await parseStream(input);
-    const h = stream.header;
-    if (h.format !== this.driver.info.name)
-      throw new ZfsError(
-        'EBADSTREAM',
-        `cannot receive: stream is from a ${h.format} pool, this pool uses ${this.driver.info.name}`,
-      );
-    const tp = parseName(target);
-    const dsName = tp.dataset;
-    const snapName = tp.snapshot ?? h.snapshot;
-    const full = h.from === undefined;
-    const what = full ? 'new filesystem stream' : 'incremental stream';
-    return this.tx('receive', async (meta, t) => {
-      const existing = meta.datasets[dsName];
-      if (full && existing && (!opts.force || this.descendants(meta, dsName).length))
-        throw new ZfsError(
-          'EEXIST',
-          `cannot receive ${what}: destination '${dsName}' exists\nmust specify -F to overwrite it`,
-        );
-      if (!full) {
-        if (!existing)
-          throw new ZfsError('ENOENT', `cannot receive ${what}: destination '${dsName}' does not exist`);
-        const latest = sortedSnapshots(existing).at(-1);
-        if (!latest || latest[1].guid !== h.from!.guid)
-          throw new ZfsError(
-            'EINVAL',
-            `cannot receive ${what}: most recent snapshot of ${dsName} does not\nmatch incremental source`,
-          );
-        if (existing.snapshots[snapName])
-          throw new ZfsError('EEXIST', `cannot receive ${what}: destination ${dsName}@${snapName} exists`);
-      } else {
-        const parent = parentName(dsName);
-        if (parent === undefined || !meta.datasets[parent])
-          throw new ZfsError('ENOENT', `cannot receive ${what}: destination '${dsName}' does not exist`);
-        if (meta.datasets[parent].type !== 'filesystem')
-          throw new ZfsError('EINVAL', `cannot receive ${what}: parent '${parent}' is not a filesystem`);
-      }
-      meta.txg += 1;
-      const snapMeta: SnapshotMeta = {
-        guid: h.snapshotGuid,
-        creation: h.snapshotCreation,
-        createtxg: meta.txg,
-        user: { ...h.snapshotProps },
-      };
-      const props = { ...h.props };
-      delete props.mountpoint;
-      const ds: DatasetMeta = full
-        ? (() => {
-            const guid = newGuid();
-            const path = h.type === 'volume' ? join('volumes', guid) : this.childPath(meta, dsName);
-            return {
-              ...this.newDataset(meta, { guid, type: h.type, path, props: {} }),
-              creation: h.creation,
-            };
-          })()
-        : existing!;
-      const snapRel = snapshotPath(ds, snapMeta);
-      if (existsSync(this.abs(snapRel)))
-        throw new ZfsError(
-          'EEXIST',
-          `cannot receive ${what}: snapshot ${snapMeta.guid} is already in this pool`,
-        );
-      t.cleanup(full ? [ds.path, snapRel] : [snapRel]);
-      await mkdir(this.abs(dirname(snapRel)), { recursive: true });
-      const latest = full ? undefined : sortedSnapshots(ds).at(-1)![1];
-      try {
-        const [got] = await Promise.all([
-          this.driver.receive(
-            stream.payload,
-            this.abs(dirname(snapRel)),
-            basename(snapRel),
-            latest ? this.abs(snapshotPath(ds, latest)) : undefined,
-          ),
-          stream.verified,
-        ]);
-        if (got !== this.abs(snapRel)) throw new Error(`the stream made ${got}, not ${this.abs(snapRel)}`);
-      } catch (err) {
-        // Read the rest so that the trailer tells whether the stream itself was damaged.
-        stream.payload.resume();
-        await stream.verified.catch((v: unknown) => {
-          throw v instanceof ZfsError
-            ? new ZfsError(
-                'EBADSTREAM',
-                `cannot receive ${what}: ${v.message.replace(/^cannot receive: /, '')}`,
-                err,
-              )
-            : v;
-        });
-        const why = err instanceof Error ? err.message : String(err);
-        throw new ZfsError('EBADSTREAM', `cannot receive ${what}: ${why}`, err);
-      }
-      if (full) {
-        if (existing) await this.destroyLocked(meta, t, dsName);
-        await this.preparePlace(ds.path, dsName, 'receive');
-        if (h.type === 'volume') await mkdir(this.abs('volumes'), { recursive: true });
-        await this.driver.snapshotBody(this.abs(snapRel), this.abs(ds.path), {
-          readonly: false,
-          exclude: [],
-        });
-        ds.snapshots[snapName] = snapMeta;
-        meta.datasets[dsName] = ds;
-      } else {
-        ds.snapshots[snapName] = snapMeta;
-        await this.unmountDataset(meta, dsName, 'receive');
-        await this.replaceBody(meta, t, dsName, snapRel);
-      }
-      await this.applyProps(meta, dsName, props);
-      for (const k of ['compression', 'readonly']) await this.enforce(meta, dsName, k);
-      t.commit();
-      await this.mountDataset(meta, dsName);
-      return `${dsName}@${snapName}`;
-    });
+    return receiveStream(this, target, input, opts);
   }
 
   /** Destroy a dataset and its snapshots inside a transaction already held (receive -F). */
-  private async destroyLocked(meta: PoolMeta, t: Tx, name: string): Promise<void> {
+  /** @internal */
+  async destroyLocked(meta: PoolMeta, t: Tx, name: string): Promise<void> {
     const ds = meta.datasets[name]!;
     await this.unmountDataset(meta, name, 'receive');
     const paths = [ds.path, ...Object.values(ds.snapshots).map((s) => snapshotPath(ds, s))];
@@ -1161,15 +831,6 @@ export class Tx {
   }
 }
 
-function referencedPaths(meta: PoolMeta): Set<string> {
-  const out = new Set<string>([ROOT_PATH]);
-  for (const ds of Object.values(meta.datasets)) {
-    out.add(ds.path);
-    for (const s of Object.values(ds.snapshots)) out.add(snapshotPath(ds, s));
-  }
-  return out;
-}
-
 function resolvePropOrThrow(prop: string, name: string): string {
   const lower = prop.toLowerCase();
   const alias: Record<string, string> = { compress: 'compression', rdonly: 'readonly' };
@@ -1179,4 +840,4 @@ function resolvePropOrThrow(prop: string, name: string): string {
   throw cannot('EINVAL', 'set property for', name, `invalid property '${prop}'`);
 }
 
-export { ROOT_PATH };
+export { ROOT_PATH, type Entity, type PropValue };
