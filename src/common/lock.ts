@@ -108,9 +108,13 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
       const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
         writeSync(fd, JSON.stringify({ pid: process.pid, start: selfStart, intent: opts.intent }));
-      } finally {
+      } catch (err) {
+        // Could not say who holds it (a full disk): leave no torn lock behind.
         closeSync(fd);
+        unlinkSync(path);
+        throw err;
       }
+      closeSync(fd);
       return new FileLock(path, releaseInProcess);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) {

@@ -4,6 +4,7 @@
  * @module
  */
 import { ZonixError } from '../common/errors.ts';
+import { HostCommandError } from '../platform/exec.ts';
 
 export type ZfsErrorCode =
   | 'ENOENT'
@@ -44,3 +45,22 @@ export function cannot(code: ZfsErrorCode, action: string, name: string, reason:
 export const noDataset = (action: string, name: string) =>
   cannot('ENOENT', action, name, 'dataset does not exist');
 export const noPool = (name: string) => cannot('ENOENT', 'open', name, 'no such pool');
+
+/**
+ * A failure from below (a host command, the kernel) worded as ZFS words it: a full pool is
+ * `out of space`, a busy mount `dataset is busy`. Errors already worded pass through.
+ */
+export function asZfsError(err: unknown, action: string, name: string): unknown {
+  if (err instanceof ZonixError && !(err instanceof HostCommandError)) return err;
+  const text = err instanceof HostCommandError ? err.stderr : err instanceof Error ? err.message : '';
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  if (code === 'ENOSPC' || /No space left on device/i.test(text))
+    return cannot('ENOSPC', action, name, 'out of space', err);
+  if (code === 'EDQUOT' || /Disk quota exceeded/i.test(text))
+    return cannot('EDQUOT', action, name, 'disk quota exceeded', err);
+  if (code === 'EBUSY' || /Device or resource busy/i.test(text))
+    return cannot('EBUSY', action, name, 'dataset is busy', err);
+  if (code === 'EROFS' || /Read-only file system/i.test(text))
+    return cannot('EIO', action, name, 'read-only file system', err);
+  return err;
+}

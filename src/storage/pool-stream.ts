@@ -82,7 +82,7 @@ export async function receiveStream(
   const snapName = tp.snapshot ?? h.snapshot;
   const full = h.from === undefined;
   const what = full ? 'new filesystem stream' : 'incremental stream';
-  return pool.tx('receive', async (meta, t) => {
+  return pool.tx({ action: 'receive', name: target }, async (meta, t) => {
     const existing = meta.datasets[dsName];
     if (full && existing && (!opts.force || descendantsOf(meta, dsName).length))
       throw new ZfsError(

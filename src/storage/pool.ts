@@ -6,14 +6,16 @@
  * cleans up what the dead one left).
  * @module
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
+import { isErrno } from '../common/errors.ts';
+import { run } from '../platform/exec.ts';
 import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { acquireLock, type FileLock } from '../common/lock.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
-import { cannot, noDataset, ZfsError } from './errors.ts';
+import { asZfsError, cannot, noDataset, ZfsError } from './errors.ts';
 import {
   newGuid,
   readMeta,
@@ -60,6 +62,12 @@ interface Intent {
   replace?: ReplaceIntent;
 }
 
+/** What a transaction acts on, for its error messages (`cannot <action> '<name>': ...`). */
+export interface Subject {
+  action: string;
+  name: string;
+}
+
 interface ReplaceIntent {
   path: string;
   fresh: string;
@@ -75,6 +83,22 @@ export interface CreateOptions {
 }
 
 const TMP = 'tmp';
+/** A preallocated file given back when the pool is full (see Pool.withSpace). */
+export const RESERVE = join('meta', 'reserve');
+
+/** Like ZFS's slop space: 1/64 of the pool, between 8 MiB and 256 MiB. */
+export function reserveSize(poolBytes: number): number {
+  return Math.min(256 << 20, Math.max(8 << 20, Math.floor(poolBytes / 64 / 4096) * 4096));
+}
+
+/** A file whose blocks are really allocated (no CoW, so no compression), to be freed on demand. */
+export async function createReserve(path: string, size: number): Promise<void> {
+  const tmp = `${path}.new`;
+  closeSync(openSync(tmp, 'w', 0o600));
+  await run('chattr', ['+C', tmp], { timeoutMs: 10_000 });
+  await run('fallocate', ['-l', String(size), tmp], { timeoutMs: 30_000 });
+  renameSync(tmp, path);
+}
 
 export class Pool {
   constructor(
@@ -105,11 +129,22 @@ export class Pool {
   }
 
   /** Run `fn` holding the pool lock, with the metadata read fresh. */
-  async tx<T>(op: string, fn: (meta: PoolMeta, t: Tx) => Promise<T>): Promise<T> {
-    const lock = await acquireLock(this.lockPath(), {
-      intent: { op },
-      onStale: (dead) => this.reconcile(dead.intent as Intent | undefined),
-    });
+  async tx<T>(subject: Subject, fn: (meta: PoolMeta, t: Tx) => Promise<T>): Promise<T> {
+    const op = subject.action;
+    const take = () =>
+      acquireLock(this.lockPath(), {
+        intent: { op },
+        onStale: (dead) => this.reconcile(dead.intent as Intent | undefined),
+      });
+    let lock: FileLock;
+    try {
+      lock = await take();
+    } catch (err) {
+      if (!isErrno(err, 'ENOSPC') || !this.releaseReserve())
+        throw asZfsError(err, subject.action, subject.name);
+      lock = await take();
+    }
+    await this.ensureReserve();
     const meta = this.meta();
     const t = new Tx(this, lock, meta, op);
     try {
@@ -117,9 +152,44 @@ export class Pool {
     } catch (err) {
       // A failed change leaves nothing behind: undo what it made before its commit.
       if (!t.committed) await this.reconcile(t.intent()).catch(() => undefined);
-      throw err;
+      throw asZfsError(err, subject.action, subject.name);
     } finally {
       lock.release();
+    }
+  }
+
+  /**
+   * Run `fn`; if the pool is full, give back the reserve (a preallocated file kept for this, like
+   * ZFS's slop space) and run it again, so that a full pool can still record changes and free space.
+   */
+  withSpace<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (isErrno(err, 'ENOSPC') && this.releaseReserve()) return fn();
+      throw err;
+    }
+  }
+
+  private releaseReserve(): boolean {
+    try {
+      unlinkSync(this.abs(RESERVE));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Put the reserve back once there is room again. */
+  private async ensureReserve(): Promise<void> {
+    if (!this.driver.info.blockBacked || existsSync(this.abs(RESERVE))) return;
+    try {
+      const fs = statfsSync(this.top);
+      const size = reserveSize(fs.blocks * fs.bsize);
+      if (fs.bavail * fs.bsize < 4 * size) return;
+      await createReserve(this.abs(RESERVE), size);
+    } catch {
+      /* best effort: the next change tries again */
     }
   }
 
@@ -256,7 +326,7 @@ export class Pool {
     const type: DatasetType = opts.volsize !== undefined ? 'volume' : 'filesystem';
     const props = this.checkProps(name, type, opts.props ?? {});
     if (type === 'volume') props.volsize = String(opts.volsize);
-    await this.tx('create', async (meta, t) => {
+    await this.tx({ action: 'create', name }, async (meta, t) => {
       if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
       const parents = await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
       const guid = newGuid();
@@ -400,7 +470,7 @@ export class Pool {
       if (!isUserProp(k)) throw cannot('EINVAL', 'create snapshot', names[0]!, `invalid property '${k}'`);
       user[k] = v;
     }
-    await this.tx('snapshot', async (meta, t) => {
+    await this.tx({ action: 'create snapshot', name: names[0]! }, async (meta, t) => {
       const todo: { dataset: string; snap: string }[] = [];
       for (const n of names) {
         const p = parseName(n);
@@ -445,7 +515,7 @@ export class Pool {
     if (problem) throw cannot('EINVAL', 'create', name, problem);
     if (parseName(name).pool !== parseName(snapName).pool)
       throw cannot('EINVAL', 'create', name, 'source and target pools differ');
-    await this.tx('clone', async (meta, t) => {
+    await this.tx({ action: 'create', name }, async (meta, t) => {
       const src = entityOf(meta, snapName);
       const props = this.checkProps(name, src.ds.type, opts.props ?? {});
       if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
@@ -481,7 +551,7 @@ export class Pool {
     const problem = datasetNameProblem(name, { snapshot: 'allow' });
     if (problem) throw cannot('EINVAL', 'destroy', name, problem);
     const recursive = opts.recursive || opts.dependents;
-    return this.tx('destroy', async (meta, t) => {
+    return this.tx({ action: 'destroy', name }, async (meta, t) => {
       const doomedDs = new Set<string>();
       const doomedSnaps: { dataset: string; snap: string }[] = [];
       if (p.snapshot !== undefined) {
@@ -606,7 +676,7 @@ export class Pool {
         );
     }
     for (const [s] of newer) await this.destroy(`${p.dataset}@${s}`, { dependents: true });
-    await this.tx('rollback', async (meta, t) => {
+    await this.tx({ action: 'rollback to', name: snapName }, async (meta, t) => {
       const cur = entityOf(meta, snapName);
       if (sortedSnapshots(cur.ds).some(([, s]) => s.createtxg > cur.snap!.createtxg))
         throw cannot('EEXIST', 'rollback to', snapName, 'more recent snapshots or bookmarks exist');
@@ -668,7 +738,7 @@ export class Pool {
   // ---- set / inherit ------------------------------------------------------------------------------
 
   async set(name: string, assignments: Record<string, string>): Promise<void> {
-    await this.tx('set', async (meta, t) => {
+    await this.tx({ action: 'set property for', name }, async (meta, t) => {
       const e = entityOf(meta, name);
       if (e.snap) {
         for (const [k, v] of Object.entries(assignments)) {
@@ -711,7 +781,7 @@ export class Pool {
     const def = PROPS.get(canon);
     if (def && !def.inheritable && !(def.settable && def.default !== undefined))
       throw cannot('EINVAL', 'inherit', name, `'${canon}' property cannot be inherited`);
-    await this.tx('inherit', async (meta, t) => {
+    await this.tx({ action: 'inherit', name }, async (meta, t) => {
       const e = entityOf(meta, name);
       const list = opts.recursive ? [e.dataset, ...descendantsOf(meta, e.dataset)] : [e.dataset];
       if (e.snap) {
@@ -812,13 +882,13 @@ export class Tx {
   /** Record paths to clean up should this process die before the commit. */
   cleanup(paths: string[]): void {
     this.paths.push(...paths.filter(Boolean));
-    this.lock.setIntent(this.intent());
+    this.pool.withSpace(() => this.lock.setIntent(this.intent()));
   }
 
   /** Record a body replacement under way (see Pool.replaceBody). */
   replacing(r: ReplaceIntent): void {
     this.replace = r;
-    this.lock.setIntent(this.intent());
+    this.pool.withSpace(() => this.lock.setIntent(this.intent()));
   }
 
   intent(): Intent {
@@ -826,7 +896,7 @@ export class Tx {
   }
 
   commit(): void {
-    writeMeta(this.pool.top, this.meta);
+    this.pool.withSpace(() => writeMeta(this.pool.top, this.meta));
     this.committed = true;
   }
 }

@@ -18,7 +18,7 @@ import { cannot, noPool, ZfsError } from './errors.ts';
 import { META_DIR, newGuid, readMeta, writeMeta, type PoolMeta } from './meta.ts';
 import { isMountPoint, mountTable } from './mounts.ts';
 import { poolNameProblem } from './names.ts';
-import { Pool, ROOT_PATH, type PoolRecord } from './pool.ts';
+import { createReserve, Pool, RESERVE, reserveSize, ROOT_PATH, type PoolRecord } from './pool.ts';
 import { parseSize } from './units.ts';
 
 interface CacheEntry {
@@ -210,6 +210,10 @@ async function initLayout(
   mountpoint: string,
 ): Promise<void> {
   for (const d of [META_DIR, 'snapshots', 'volumes', 'tmp']) await mkdir(join(top, d), { recursive: true });
+  if (driver.info.blockBacked) {
+    const fs = await statfs(top);
+    await createReserve(join(top, RESERVE), reserveSize(fs.blocks * fs.bsize));
+  }
   await driver.createBody(join(top, ROOT_PATH));
   const props: Record<string, string> = { mountpoint };
   if (driver.info.compression) {

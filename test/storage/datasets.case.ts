@@ -334,6 +334,45 @@ export function datasetSuite(o: SuiteOptions): void {
       },
     );
 
+    it(
+      'a full pool still takes changes that free space, and says out of space for data',
+      { skip: o.quotas ? false : 'the dir driver uses the host filesystem' },
+      async () => {
+        const small = `${env.prefix}f`;
+        await ok('zpool', [
+          'create',
+          '-m',
+          mnt(small),
+          '-o',
+          'size=160M',
+          '-o',
+          `driver=${o.driver}`,
+          small,
+          vdev(small),
+        ]);
+        try {
+          await zfs('create', `${small}/fill`);
+          const dd = spawnSync(
+            'dd',
+            ['if=/dev/urandom', `of=${join(pathOf(`${small}/fill`), 'big')}`, 'bs=1M', 'count=400'],
+            {
+              encoding: 'utf8',
+            },
+          );
+          assert.notEqual(dd.status, 0);
+          assert.match(dd.stderr, /No space left on device/);
+          // Like ZFS's slop space: the pool keeps room to record changes when user data has filled it.
+          await zfs('snapshot', `${small}/fill@full`);
+          await zfs('create', `${small}/more`);
+          await zfs('destroy', `${small}/fill@full`);
+          await zfs('destroy', '-r', `${small}/fill`);
+          assert.deepEqual(await list('-r', small), [small, `${small}/more`]);
+        } finally {
+          await ok('zpool', ['destroy', small]);
+        }
+      },
+    );
+
     it('volumes are sparse files of their size, and snapshot like filesystems', async () => {
       await zfs('create', '-V', '64M', `${P}/vol`);
       assert.equal(await zfs('list', '-H', '-o', 'type,volsize,mountpoint', `${P}/vol`), 'volume\t64M\t-\n');
