@@ -20,7 +20,12 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, mod
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
   fsyncDirSync(dirname(path));
 }
 

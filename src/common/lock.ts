@@ -100,7 +100,18 @@ export async function acquireLock(path: string, opts: LockOptions = {}): Promise
     releaseLocal();
     if (inProcess.get(path) === chained) inProcess.delete(path);
   };
-  await prev;
+  // Waiting behind another taker counts against the same deadline.
+  let timer: NodeJS.Timeout | undefined;
+  const expired = await Promise.race([
+    prev.then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (expired) {
+    // Keep the queue intact: hand our turn straight on when it comes.
+    void prev.then(releaseInProcess);
+    throw new ZonixError('EBUSY', `timed out waiting for lock ${path} (held in this process)`);
+  }
 
   let delay = 2;
   for (;;) {

@@ -77,8 +77,3 @@ export function parentName(dataset: string): string | undefined {
 export function isDescendant(name: string, ancestor: string): boolean {
   return name.startsWith(ancestor + '/');
 }
-
-export function depthBelow(name: string, ancestor: string): number {
-  if (name === ancestor) return 0;
-  return name.slice(ancestor.length).split('/').length - 1;
-}

@@ -115,7 +115,7 @@ const defs: PropDef[] = [
       if (v === 'none' || v === 'legacy') return v;
       if (!v.startsWith('/'))
         throw badValue('mountpoint', ds, "must be an absolute path, 'none', or 'legacy'");
-      return v.length > 1 ? v.replace(/\/+$/, '') : v;
+      return v.replace(/\/+$/, '') || '/';
     },
   },
   {
@@ -207,7 +207,8 @@ const ALIASES: Record<string, string> = {
 
 /** A user property: `module:name` (letters, digits, `_-.:`), as ZFS requires. */
 export function isUserProp(name: string): boolean {
-  return /^[a-z0-9_.-]+:[a-z0-9_.:-]*$/i.test(name) && name.length <= 256;
+  // zprop_valid_char: lowercase letters, digits and `-_.:`; shorter than ZAP_MAXNAMELEN (256).
+  return /^[a-z0-9_.-]+:[a-z0-9_.:-]*$/.test(name) && name.length < 256;
 }
 
 /** Canonical property name, or undefined when unknown. `name` is the pseudo-property for lists. */
@@ -231,7 +232,7 @@ export function isRightAligned(prop: string): boolean {
 /** Check a `zfs set`/`create -o` assignment; returns the stored value. */
 export function parseAssignment(prop: string, value: string, dataset: string, type: EntityType): string {
   if (isUserProp(prop)) {
-    if (value.length > 8192) throw badValue(prop, dataset, 'is too long');
+    if (value.length >= 8192) throw badValue(prop, dataset, 'is too long');
     return value;
   }
   const def = PROPS.get(prop);
@@ -249,7 +250,8 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 export function formatCreation(seconds: number): string {
   const d = new Date(seconds * 1000);
   const pad = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getDay()]!} ${MONTHS[d.getMonth()]!} ${String(d.getDate()).padStart(2, ' ')} ${pad(d.getHours())}:${pad(d.getMinutes())} ${d.getFullYear()}`;
+  // strftime "%a %b %e %k:%M %Y", as zfs_prop_get formats it: day and hour padded with a space.
+  return `${DAYS[d.getDay()]!} ${MONTHS[d.getMonth()]!} ${String(d.getDate()).padStart(2, ' ')} ${String(d.getHours()).padStart(2, ' ')}:${pad(d.getMinutes())} ${d.getFullYear()}`;
 }
 
 /** How a raw value prints: sizes human-readable, creation as a date, unless parsable. */

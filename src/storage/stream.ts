@@ -39,6 +39,11 @@ export function frameStream(out: Writable, header: StreamHeader): Writable {
   return new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _enc, cb) {
+      // A zero-length chunk is the end marker: never frame an empty write.
+      if (chunk.length === 0) {
+        cb();
+        return;
+      }
       hash.update(chunk);
       const l = Buffer.alloc(4);
       l.writeUInt32BE(chunk.length);

@@ -7,17 +7,16 @@ const SUFFIX = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
 
 /** Parse `1G`, `1.5T`, `512m`, `100KiB`, `4096`; undefined when it is not a size. */
 export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([bkmgtpe]?)(i?b)?\s*$/i.exec(text);
+  // A number, then an optional unit letter, then an optional `B` or `iB` after a K..E unit (as
+  // zfs_nicestrtonum: `1K`, `1KB`, `1KiB`, `1B`; never `1BB` or `1BiB`).
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgtpe])(i?b)?|(b))?\s*$/i.exec(text);
   if (!m) return undefined;
   const unit = (m[2] ?? '').toUpperCase();
-  if (m[3] && m[2] === '') {
-    if (m[3].toLowerCase() !== 'b') return undefined;
-  }
-  const idx = unit === 'B' ? 0 : SUFFIX.indexOf(unit);
-  if (idx < 0) return undefined;
+  const idx = SUFFIX.indexOf(unit);
   const n = Number(m[1]) * 1024 ** idx;
   if (!Number.isFinite(n)) return undefined;
-  return Math.round(n);
+  // ZFS drops the fraction of a byte.
+  return Math.floor(n);
 }
 
 /** illumos zfs_nicenum: `0`, `512`, `1K`, `1.50G`, `12.3G`, `123G`. */
