@@ -3,6 +3,7 @@
  * and exit codes (1 for errors, 2 for usage).
  * @module
  */
+import { createReadStream, fstatSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { UsageError } from '../common/errors.ts';
 import {
@@ -493,7 +494,12 @@ async function receive(args: string[], io: Io): Promise<number> {
   const target = p.rest[0]!;
   const meter = progressMeter(io.stderr, has(p, 'v') || isTty(io.stderr), 'received');
   try {
-    const got = await poolFor(target, 'open').receive(target, meter.tap(io.stdin), { force: has(p, 'F') });
+    // A file on stdin is read in large blocks; pipes and sockets through process.stdin.
+    const input =
+      io.stdin === process.stdin && fstatSync(0).isFile()
+        ? createReadStream('', { fd: 0, highWaterMark: 1 << 20 })
+        : io.stdin;
+    const got = await poolFor(target, 'open').receive(target, meter.tap(input), { force: has(p, 'F') });
     if (has(p, 'v')) io.stderr.write(`received ${got}\n`);
   } finally {
     meter.done();

@@ -67,6 +67,15 @@ export class ToolNotFoundError extends ZonixError {
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const resolved = new Map<string, string | null>();
 
+/** ZONIX_TRACE=1 prints each host command, its exit status and how long it took, on stderr. */
+const TRACE = Boolean(process.env.ZONIX_TRACE);
+
+function trace(tool: string, argv: readonly string[], started: number, code: number | null): void {
+  if (!TRACE) return;
+  const ms = (performance.now() - started).toFixed(1);
+  process.stderr.write(`[zonix] ${describe(tool, argv)} -> ${code ?? 'signal'} (${ms} ms)\n`);
+}
+
 /** The absolute path of a host program, looked up once per process; undefined if absent. */
 export function findTool(tool: string): string | undefined {
   if (tool.includes('/')) return tool;
@@ -97,6 +106,7 @@ function toolPath(tool: string): string {
 export function run(tool: string, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const okCodes = opts.okCodes ?? [0];
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
@@ -125,6 +135,7 @@ export function run(tool: string, argv: readonly string[], opts: RunOptions = {}
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      trace(tool, argv, started, code);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
       if (timedOut) reject(new HostCommandTimeoutError(tool, argv, timeoutMs));
@@ -169,6 +180,7 @@ export function spawnStream(tool: string, argv: readonly string[], opts: StreamO
     opts.stdout === 'ignore' ? 'ignore' : 'pipe',
     'pipe',
   ];
+  const started = performance.now();
   const child = spawn(toolPath(tool), argv, { stdio, cwd: opts.cwd });
   const err: Buffer[] = [];
   child.stderr?.on('data', (d: Buffer) => err.push(d));
@@ -192,6 +204,7 @@ export function spawnStream(tool: string, argv: readonly string[], opts: StreamO
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      trace(tool, argv, started, code);
       if (timedOut) reject(new HostCommandTimeoutError(tool, argv, opts.timeoutMs ?? 0));
       else if (code !== 0)
         reject(

@@ -1,14 +1,16 @@
 /**
  * The send stream: a magic line, a JSON header (what was sent: dataset, snapshot, GUIDs, properties),
- * then the driver's payload cut into length-prefixed chunks, closed by a zero-length chunk and the
- * SHA-256 of the payload. A truncated or corrupted stream is caught before anything is committed.
+ * then the driver's payload cut into length-prefixed frames, closed by a zero-length frame, the
+ * CRC-32 of the payload and its length. A truncated or corrupted stream is caught before anything is committed.
  * @module
  */
-import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { Readable, Writable } from 'node:stream';
 import { ZfsError } from './errors.ts';
 
 export const STREAM_MAGIC = Buffer.from('ZONIX-ZFS-STREAM-1\n');
+/** Payload bytes per frame (a frame may be larger when one write is). */
+const FRAME = 1 << 20;
 
 export interface StreamHeader {
   /** The driver whose payload follows (a receiver must use the same kind). */
@@ -31,31 +33,64 @@ const badStream = (why: string) => new ZfsError('EBADSTREAM', `cannot receive: $
 
 /** A Writable that frames what is written into `out` and closes with the checksum trailer. */
 export function frameStream(out: Writable, header: StreamHeader): Writable {
-  const hash = createHash('sha256');
+  let crc = 0;
+  let total = 0;
   const head = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(head.length);
   out.write(Buffer.concat([STREAM_MAGIC, len, head]));
+  // Gather what arrives into frames of about FRAME bytes: one write per frame, not per pipe read.
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = (cb: (err?: Error | null) => void) => {
+    if (size === 0) {
+      cb();
+      return;
+    }
+    const frame = Buffer.allocUnsafe(4 + size);
+    frame.writeUInt32BE(size, 0);
+    let off = 4;
+    for (const p of pending) {
+      crc = crc32(p, crc);
+      p.copy(frame, off);
+      off += p.length;
+    }
+    total += size;
+    pending = [];
+    size = 0;
+    if (out.write(frame)) cb();
+    else out.once('drain', () => cb());
+  };
   return new Writable({
-    highWaterMark: 1 << 20,
-    write(chunk: Buffer, _enc, cb) {
-      // A zero-length chunk is the end marker: never frame an empty write.
-      if (chunk.length === 0) {
-        cb();
-        return;
+    highWaterMark: FRAME,
+    writev(chunks, cb) {
+      for (const { chunk } of chunks as { chunk: Buffer }[]) {
+        // A zero-length frame is the end marker: empty writes add nothing.
+        if (chunk.length === 0) continue;
+        pending.push(chunk);
+        size += chunk.length;
       }
-      hash.update(chunk);
-      const l = Buffer.alloc(4);
-      l.writeUInt32BE(chunk.length);
-      out.write(l);
-      if (out.write(chunk)) cb();
-      else out.once('drain', () => cb());
+      if (size >= FRAME) flush(cb);
+      else cb();
     },
     final(cb) {
-      out.write(Buffer.concat([Buffer.alloc(4), hash.digest()]));
-      cb();
+      flush((err) => {
+        if (err) return cb(err);
+        out.write(trailer(crc, total));
+        cb();
+      });
     },
   });
+}
+
+/** After the zero-length frame: CRC-32 of the payload, then its length (8 bytes, big-endian). */
+const TRAILER = 12;
+
+function trailer(crc: number, total: number): Buffer {
+  const t = Buffer.alloc(4 + TRAILER);
+  t.writeUInt32BE(crc >>> 0, 4);
+  t.writeBigUInt64BE(BigInt(total), 8);
+  return t;
 }
 
 export interface ParsedStream {
@@ -93,7 +128,8 @@ export async function parseStream(input: Readable): Promise<ParsedStream> {
   }
   buf = buf.subarray(start + hlen);
 
-  const hash = createHash('sha256');
+  let crc = 0;
+  let total = 0;
   let resolveV!: () => void;
   let rejectV!: (e: Error) => void;
   const verified = new Promise<void>((res, rej) => {
@@ -118,8 +154,8 @@ export async function parseStream(input: Readable): Promise<ParsedStream> {
               remaining = buf.readUInt32BE(0);
               buf = buf.subarray(4);
               if (remaining === 0) {
-                if (!(await need(32))) return fail('incomplete stream');
-                const ok = buf.subarray(0, 32).equals(hash.digest());
+                if (!(await need(TRAILER))) return fail('incomplete stream');
+                const ok = buf.readUInt32BE(0) === crc >>> 0 && buf.readBigUInt64BE(4) === BigInt(total);
                 done = true;
                 payload.push(null);
                 if (ok) resolveV();
@@ -132,7 +168,8 @@ export async function parseStream(input: Readable): Promise<ParsedStream> {
             const piece = buf.subarray(0, take);
             buf = buf.subarray(take);
             remaining -= take;
-            hash.update(piece);
+            crc = crc32(piece, crc);
+            total += piece.length;
             if (!payload.push(piece)) return;
           }
         } catch (err) {
