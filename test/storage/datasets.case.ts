@@ -465,11 +465,16 @@ export function datasetSuite(o: SuiteOptions): void {
       const child = spawn(join(ROOT, 'bin', 'zfs'), ['receive', `${Q}/killed`], {
         stdio: ['pipe', 'ignore', 'ignore'],
       });
+      const closed = new Promise((r) => child.on('close', r));
+      let exited = false;
+      void closed.then(() => (exited = true));
+      child.stdin.on('error', () => undefined);
       const data = readFileSync(full);
       child.stdin.write(data.subarray(0, Math.floor(data.length / 2)));
       await new Promise((r) => setTimeout(r, 700));
+      assert.equal(exited, false, 'zfs receive was still waiting for the rest of the stream');
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       // The next change on the pool finds the dead holder's lock and cleans up after it.
       await zfs('create', `${Q}/after`);
       assert.equal(existsSync(pathOf(`${Q}/killed`)), false);
