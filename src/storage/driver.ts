@@ -4,6 +4,8 @@
  * driver's `info` for what it can do, never its name.
  * @module
  */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { NotSupportedError } from '../common/errors.ts';
 
@@ -80,4 +82,14 @@ export const VOLUME_FILE = 'data';
 
 export function notSupported(driver: string, what: string): never {
   throw new NotSupportedError(`${what} is not supported by the ${driver} storage driver`);
+}
+
+/** Set a volume's size: its data file, sparse, truncated or extended. */
+export async function resizeVolumeFile(body: string, size: number): Promise<void> {
+  const fh = await open(join(body, VOLUME_FILE), 'r+');
+  try {
+    await fh.truncate(size);
+  } finally {
+    await fh.close();
+  }
 }

@@ -64,3 +64,13 @@ export function asZfsError(err: unknown, action: string, name: string): unknown 
     return cannot('EIO', action, name, 'read-only file system', err);
   return err;
 }
+
+/** `cannot destroy 'x': <reason>`, then the datasets the flag would destroy with it, as zfs lists them. */
+export function needsFlag(name: string, reason: string, flag: '-r' | '-R', names: string[]) {
+  return cannot(
+    'EBUSY',
+    'destroy',
+    name,
+    `${reason}\nuse '${flag}' to destroy the following datasets:\n${names.join('\n')}`,
+  );
+}

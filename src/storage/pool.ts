@@ -15,7 +15,7 @@ import type { Readable, Writable } from 'node:stream';
 import { acquireLock, type FileLock } from '../common/lock.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
-import { asZfsError, cannot, noDataset, ZfsError } from './errors.ts';
+import { asZfsError, cannot, needsFlag, noDataset, ZfsError } from './errors.ts';
 import {
   newGuid,
   readMeta,
@@ -563,12 +563,7 @@ export class Pool {
           throw new ZfsError('ENOENT', `could not find any snapshots to destroy; check snapshot names.`);
         const clones = doomedSnaps.flatMap((s) => clonesOf(meta, s.dataset, s.snap));
         if (clones.length && !opts.dependents)
-          throw cannot(
-            'EBUSY',
-            'destroy',
-            name,
-            `snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n${clones.join('\n')}`,
-          );
+          throw needsFlag(name, 'snapshot has dependent clones', '-R', clones);
         for (const c of clones) this.collect(meta, c, doomedDs, doomedSnaps);
       } else {
         const root = entityOf(meta, name);
@@ -585,24 +580,14 @@ export class Pool {
           );
         const kids = [...descendantsOf(meta, name), ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`)];
         if (kids.length && !recursive) {
-          throw cannot(
-            'EBUSY',
-            'destroy',
-            name,
-            `filesystem has children\nuse '-r' to destroy the following datasets:\n${kids.join('\n')}`,
-          );
+          throw needsFlag(name, 'filesystem has children', '-r', kids);
         }
         const set = new Set<string>();
         const snaps: { dataset: string; snap: string }[] = [];
         this.collect(meta, name, set, snaps);
         const outside = [...set].flatMap((d) => clonesOf(meta, d)).filter((c) => !set.has(c));
         if (outside.length && !opts.dependents)
-          throw cannot(
-            'EBUSY',
-            'destroy',
-            name,
-            `filesystem has dependent clones\nuse '-R' to destroy the following datasets:\n${outside.join('\n')}`,
-          );
+          throw needsFlag(name, 'filesystem has dependent clones', '-R', outside);
         for (const c of outside) this.collect(meta, c, set, snaps);
         for (const d of set) doomedDs.add(d);
         doomedSnaps.push(...snaps);

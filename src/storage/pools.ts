@@ -12,6 +12,7 @@ import { writeFileAtomicSync } from '../common/fs-atomic.ts';
 import { acquireLock } from '../common/lock.ts';
 import { configPath, poolFileDir, runPath } from '../platform/paths.ts';
 import { run } from '../platform/exec.ts';
+import type { PoolSummary } from '../platform/sysinfo.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { createDriver, chooseDriver } from './drivers/index.ts';
 import { cannot, noPool, ZfsError } from './errors.ts';
@@ -431,17 +432,10 @@ export async function destroyPool(name: string, opts: { force?: boolean } = {}):
 
 // ---- listing ---------------------------------------------------------------------------------------
 
-export interface PoolStatus {
-  name: string;
+/** What zpool list and status show; sysinfo takes the same record. */
+export interface PoolStatus extends PoolSummary {
   driver: string;
   source: PoolSource;
-  mountpoint: string;
-  devices: string[];
-  sizeBytes: number;
-  allocBytes: number;
-  freeBytes: number;
-  health: string;
-  profile: string;
   creation: number;
   guid: string;
 }

@@ -11,7 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { findTool, run, spawnStream } from '../../../platform/exec.ts';
 import type { PoolSource, SpaceUsage, StorageDriver, StorageDriverInfo } from '../../driver.ts';
-import { VOLUME_FILE } from '../../driver.ts';
+import { resizeVolumeFile, VOLUME_FILE } from '../../driver.ts';
 import { btrfs, parseDeviceStats, parseQgroupShow, parseSubvolumeList, parseSuperblock } from './cli.ts';
 
 /** ZFS compression names → btrfs's. */
@@ -187,12 +187,7 @@ export class BtrfsDriver implements StorageDriver {
   }
 
   async resizeVolume(path: string, size: number): Promise<void> {
-    const fh = await open(join(path, VOLUME_FILE), 'r+');
-    try {
-      await fh.truncate(size);
-    } finally {
-      await fh.close();
-    }
+    await resizeVolumeFile(path, size);
   }
 
   async capacity(top: string): Promise<{ size: number; free: number; alloc: number }> {

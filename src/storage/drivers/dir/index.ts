@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { run, spawnStream } from '../../../platform/exec.ts';
 import type { PoolSource, SpaceUsage, StorageDriver, StorageDriverInfo } from '../../driver.ts';
-import { notSupported, VOLUME_FILE } from '../../driver.ts';
+import { notSupported, resizeVolumeFile, VOLUME_FILE } from '../../driver.ts';
 import { diffTrees } from './diff.ts';
 
 export class DirDriver implements StorageDriver {
@@ -192,12 +192,7 @@ export class DirDriver implements StorageDriver {
   }
 
   async resizeVolume(path: string, size: number): Promise<void> {
-    const fh = await open(join(path, VOLUME_FILE), 'r+');
-    try {
-      await fh.truncate(size);
-    } finally {
-      await fh.close();
-    }
+    await resizeVolumeFile(path, size);
   }
 
   async capacity(top: string): Promise<{ size: number; free: number; alloc: number }> {
