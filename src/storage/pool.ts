@@ -13,11 +13,13 @@ import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { acquireLock, type FileLock } from '../common/lock.ts';
+import { DocStore } from './docs.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
 import { asZfsError, cannot, needsFlag, noDataset, ZfsError } from './errors.ts';
 import {
   newGuid,
+  META_DIR,
   readMeta,
   snapshotPath,
   sortedSnapshots,
@@ -811,6 +813,14 @@ export class Pool {
     } catch (err) {
       throw cannot('EBUSY', 'unmount', mp, 'Device busy', err);
     }
+  }
+
+  // ---- documents ----------------------------------------------------------------------------------
+
+  /** JSON documents of one namespace kept inside the pool (see DocStore). */
+  docs(namespace: string): DocStore {
+    if (!/^[a-z][a-z0-9-]*$/.test(namespace)) throw new Error(`invalid document namespace '${namespace}'`);
+    return new DocStore(this.abs(join(META_DIR, 'docs', namespace)));
   }
 
   // ---- volumes ------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+/**
+ * Where images come from. Every host has the built-in source (images it builds itself, no network);
+ * IMGAPI servers and docker registries are added with `imgadm sources -a`. The list is kept in the
+ * system pool, so it survives with the pool.
+ * @module
+ */
+import type { Pool } from '../storage/index.ts';
+import { buildMinimalRoot, busyboxInfo, minimalManifest } from './builtin/minimal.ts';
+import { ImgadmError } from './errors.ts';
+import type { ImageManifest } from './manifest.ts';
+import type { ImageContent } from './store.ts';
+
+export type SourceType = 'builtin' | 'imgapi' | 'docker';
+
+export interface SourceConfig {
+  url: string;
+  type: Exclude<SourceType, 'builtin'>;
+  insecure?: boolean;
+}
+
+export interface Fetched {
+  content: ImageContent;
+  /** Bytes to transfer, for progress (files only). */
+  size?: number;
+}
+
+export interface ImageSource {
+  readonly url: string;
+  readonly type: SourceType;
+  list(): Promise<ImageManifest[]>;
+  get(uuid: string): Promise<ImageManifest | undefined>;
+  fetch(manifest: ImageManifest, onBytes?: (n: number) => void): Promise<Fetched>;
+}
+
+export const BUILTIN_URL = 'builtin';
+
+/** Images this host builds itself. */
+export class BuiltinSource implements ImageSource {
+  readonly url = BUILTIN_URL;
+  readonly type = 'builtin' as const;
+  private cached: Promise<{ manifest: ImageManifest; build: (root: string) => Promise<void> }[]> | undefined;
+
+  private catalogue() {
+    this.cached ??= (async () => {
+      const bb = await busyboxInfo();
+      return [{ manifest: minimalManifest(bb), build: (root: string) => buildMinimalRoot(root, bb) }];
+    })();
+    return this.cached;
+  }
+
+  async list(): Promise<ImageManifest[]> {
+    return (await this.catalogue()).map((c) => c.manifest);
+  }
+
+  async get(uuid: string): Promise<ImageManifest | undefined> {
+    return (await this.catalogue()).find((c) => c.manifest.uuid === uuid)?.manifest;
+  }
+
+  async fetch(manifest: ImageManifest): Promise<Fetched> {
+    const hit = (await this.catalogue()).find((c) => c.manifest.uuid === manifest.uuid);
+    if (!hit) throw new ImgadmError('ImageNotFound', `image "${manifest.uuid}" was not found`);
+    return { content: { kind: 'build', build: hit.build } };
+  }
+}
+
+interface ImgadmConfig {
+  sources: SourceConfig[];
+}
+
+/** The configured sources (not counting the built-in one), kept in `pool`. */
+export function readSourceConfig(pool: Pool): SourceConfig[] {
+  return pool.docs('imgadm').get<ImgadmConfig>('config')?.sources ?? [];
+}
+
+export function writeSourceConfig(pool: Pool, sources: SourceConfig[]): void {
+  const docs = pool.docs('imgadm');
+  const cur = docs.get<ImgadmConfig>('config') ?? { sources: [] };
+  docs.put('config', { ...cur, sources });
+}
+
+/** Turns a configured source into a working one (the IMGAPI and docker kinds register here). */
+export type SourceFactory = (cfg: SourceConfig) => ImageSource;
+const factories = new Map<string, SourceFactory>();
+
+export function registerSourceType(type: SourceConfig['type'], make: SourceFactory): void {
+  factories.set(type, make);
+}
+
+export function openSource(cfg: SourceConfig): ImageSource {
+  const make = factories.get(cfg.type);
+  if (!make) throw new ImgadmError('UnknownSource', `unknown source type "${cfg.type}" for ${cfg.url}`);
+  return make(cfg);
+}

@@ -1,0 +1,189 @@
+/**
+ * Installed images of one pool: each is a dataset `<pool>/<uuid>` with one `@final` snapshot that VMs
+ * clone, and its manifest kept inside the pool. An install either completes or leaves nothing: the
+ * manifest is recorded as `installing` first, and whatever an interrupted install left is removed by
+ * the next change.
+ * @module
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { spawnStream } from '../platform/exec.ts';
+import { clonesOf, type DocStore, type Pool } from '../storage/index.ts';
+import { ImgadmError, notInstalled } from './errors.ts';
+import { sniffPayload } from './file.ts';
+import { checkManifest, describeImage, type ImageManifest } from './manifest.ts';
+
+export interface InstalledImage {
+  manifest: ImageManifest;
+  zpool: string;
+  source?: string;
+}
+
+interface ImageDoc extends InstalledImage {
+  /** Set while an install is under way; such a record is not an image yet. */
+  installing?: { pid: number; started: string };
+}
+
+/** How the content of a new image arrives. */
+export type ImageContent =
+  /** Decompressed, verified bytes: a dataset stream (zfs send) or a root-filesystem tarball. */
+  | { kind: 'stream'; stream: Readable }
+  /** Fill the empty root directory of the new image (built-in images, registry pulls). */
+  | { kind: 'build'; build: (root: string) => Promise<void> };
+
+export const FINAL = 'final';
+
+export class ImageStore {
+  private readonly docs: DocStore;
+
+  constructor(readonly pool: Pool) {
+    this.docs = pool.docs('images');
+  }
+
+  dataset(uuid: string): string {
+    return `${this.pool.name}/${uuid}`;
+  }
+
+  /** Installed images (complete ones only), oldest published first. */
+  list(): InstalledImage[] {
+    const out: InstalledImage[] = [];
+    for (const key of this.docs.keys()) {
+      const d = this.docs.get<ImageDoc>(key);
+      if (d && !d.installing) out.push(strip(d));
+    }
+    return out;
+  }
+
+  get(uuid: string): InstalledImage | undefined {
+    const d = this.docs.get<ImageDoc>(uuid);
+    return d && !d.installing ? strip(d) : undefined;
+  }
+
+  require(uuid: string): InstalledImage {
+    const img = this.get(uuid);
+    if (!img) throw notInstalled(uuid, this.pool.name);
+    return img;
+  }
+
+  /** Datasets cloned from the image (VMs, or images made from it). */
+  clones(uuid: string): string[] {
+    return clonesOf(this.pool.meta(), this.dataset(uuid));
+  }
+
+  /**
+   * Install an image. Returns false (and changes nothing) when it is installed already.
+   */
+  async install(raw: unknown, content: ImageContent, opts: { source?: string } = {}): Promise<boolean> {
+    const manifest = checkManifest(raw);
+    await this.cleanup(manifest.uuid);
+    if (this.get(manifest.uuid)) return false;
+    if (manifest.origin && !this.get(manifest.origin))
+      throw new ImgadmError(
+        'OriginNotInstalled',
+        `origin image "${manifest.origin}" of ${describeImage(manifest)} is not installed`,
+      );
+    const ds = this.dataset(manifest.uuid);
+    const doc: ImageDoc = {
+      manifest,
+      zpool: this.pool.name,
+      ...(opts.source ? { source: opts.source } : {}),
+      installing: { pid: process.pid, started: new Date().toISOString() },
+    };
+    this.docs.put(manifest.uuid, doc);
+    try {
+      if (content.kind === 'build') await this.installBuilt(ds, content.build);
+      else await this.installStream(ds, content.stream);
+      delete doc.installing;
+      this.docs.put(manifest.uuid, doc);
+      return true;
+    } catch (err) {
+      await this.removeDataset(ds);
+      this.docs.delete(manifest.uuid);
+      throw err;
+    }
+  }
+
+  private async installBuilt(ds: string, build: (root: string) => Promise<void>): Promise<void> {
+    await this.pool.create(ds);
+    const root = join(this.pool.datasetPath(ds), 'root');
+    await mkdir(root, { mode: 0o755 });
+    await build(root);
+    await this.pool.snapshot([`${ds}@${FINAL}`]);
+  }
+
+  private async installStream(ds: string, input: Readable): Promise<void> {
+    const { kind, stream } = await sniffPayload(input);
+    if (kind === 'dataset-stream') {
+      await this.pool.receive(`${ds}@${FINAL}`, stream);
+      return;
+    }
+    await this.installBuilt(ds, async (root) => {
+      const p = spawnStream(
+        'tar',
+        ['-x', '-f', '-', '-C', root, '--numeric-owner', '--xattrs', '--xattrs-include=*', '-p'],
+        {
+          stdin: stream,
+          stdout: 'ignore',
+        },
+      );
+      await Promise.all([
+        p.done,
+        new Promise<void>((resolve, reject) => {
+          stream.on('error', reject);
+          stream.on('end', resolve);
+        }),
+      ]);
+    });
+  }
+
+  /** Delete an installed image; refuses while anything is cloned from it. */
+  async delete(uuid: string): Promise<InstalledImage> {
+    await this.cleanup(uuid);
+    const img = this.require(uuid);
+    const clones = this.clones(uuid);
+    if (clones.length)
+      throw new ImgadmError(
+        'ImageHasDependentClones',
+        `image ${describeImage(img.manifest)} has dependent clones: ${clones.join(', ')}`,
+      );
+    await this.removeDataset(this.dataset(uuid));
+    this.docs.delete(uuid);
+    return img;
+  }
+
+  /** Remove what an install that died left behind (its record says installing, its process is gone). */
+  async cleanup(uuid?: string): Promise<void> {
+    for (const key of uuid ? [uuid] : this.docs.keys()) {
+      const d = this.docs.get<ImageDoc>(key);
+      if (!d?.installing || processAlive(d.installing.pid)) continue;
+      await this.removeDataset(this.dataset(key));
+      this.docs.delete(key);
+    }
+  }
+
+  private async removeDataset(ds: string): Promise<void> {
+    const meta = this.pool.meta();
+    if (!meta.datasets[ds]) return;
+    await this.pool.destroy(ds, { recursive: true });
+  }
+
+  /** Record a manifest change (imgadm update). */
+  saveManifest(img: InstalledImage): void {
+    this.docs.put(img.manifest.uuid, img);
+  }
+}
+
+function strip(d: ImageDoc): InstalledImage {
+  return { manifest: d.manifest, zpool: d.zpool, ...(d.source ? { source: d.source } : {}) };
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
