@@ -147,8 +147,7 @@ function field(r: Row, name: string): unknown {
 
 function cell(value: unknown): string {
   if (value === undefined || value === null) return '-';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value as string);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** `FIELD=VALUE` exact, `FIELD=true|false`, `FIELD=~SUB` substring. */
