@@ -146,11 +146,9 @@ export async function buildMinimalRoot(root: string, bb: BusyboxInfo, path = BUS
     if (applet === 'bin/busybox') continue;
     const link = join(root, applet);
     await mkdir(dirname(link), { recursive: true });
-    await symlink(relative(dirname(`/${applet}`), '/bin/busybox'), link).catch(
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      },
-    );
+    await symlink(relative(dirname(`/${applet}`), '/bin/busybox'), link).catch((err: unknown) => {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    });
   }
   for (const [file, text] of Object.entries(FILES)) await writeFile(join(root, file), text);
   await writeFile(
