@@ -83,15 +83,27 @@ export function decompress(input: Readable, compression: Compression): Readable 
   return out;
 }
 
+/** Decompress whatever compression the data's first bytes show. */
+export async function autoDecompress(input: Readable): Promise<Readable> {
+  const head = await readHead(input, 8);
+  return decompress(rejoin(head, input), sniffCompression(head));
+}
+
+/** The stream again, with bytes already read put back in front. */
+function rejoin(head: Buffer, rest: Readable): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  out.write(head);
+  rest.pipe(out);
+  rest.on('error', (e) => out.destroy(e));
+  return out;
+}
+
 export type PayloadKind = 'dataset-stream' | 'tar';
 
 /** Read the first bytes to tell a dataset stream from a tarball; the stream comes back whole. */
 export async function sniffPayload(input: Readable): Promise<{ kind: PayloadKind; stream: Readable }> {
   const head = await readHead(input, 512);
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  out.write(head);
-  input.pipe(out);
-  input.on('error', (e) => out.destroy(e));
+  const out = rejoin(head, input);
   if (head.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC))
     return { kind: 'dataset-stream', stream: out };
   if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar')

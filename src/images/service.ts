@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { importedPoolNames, openPool, type Pool } from '../storage/index.ts';
 import { ZonixError } from '../common/errors.ts';
 import { ImgadmError } from './errors.ts';
-import { decompress, sniffCompression, verifying } from './file.ts';
+import { autoDecompress, decompress, verifying } from './file.ts';
 import { checkManifest, describeImage, UUID_RE, type Compression, type ImageManifest } from './manifest.ts';
 import { BuiltinSource, openSource, readSourceConfig, type ImageSource } from './sources.ts';
 import { ImageStore, type ImageContent } from './store.ts';
@@ -152,8 +152,7 @@ export async function installFromFiles(
   const m = checkManifest(raw);
   const size = (await stat(filePath).catch(() => undefined))?.size;
   if (size === undefined) throw new ImgadmError('InvalidImageFile', `image file ${filePath} does not exist`);
-  let compression = m.files?.[0]?.compression;
-  if (compression === undefined) compression = sniffCompression(await head(filePath));
+  const compression = m.files?.[0]?.compression;
   const stream = meter(createReadStream(filePath, { highWaterMark: 1 << 20 }), size, opts);
   const check = verifying(
     m.files?.[0] ? { sha1: m.files[0].sha1, size: m.files[0].size } : {},
@@ -161,28 +160,19 @@ export async function installFromFiles(
   );
   let checkError: Error | undefined;
   check.on('error', (e) => (checkError = e));
+  const checked = stream.pipe(check);
+  // Without files[] in the manifest, the data's first bytes say how it is compressed.
+  const data = compression ? decompress(checked, compression) : await autoDecompress(checked);
   try {
     const installed = await store.install(
       m,
-      { kind: 'stream', stream: decompress(stream.pipe(check), compression) },
+      { kind: 'stream', stream: data },
       { source: `file://${filePath}` },
     );
     return { manifest: m, installed };
   } catch (err) {
     if (checkError !== undefined) throw checkError;
     throw err;
-  }
-}
-
-async function head(path: string): Promise<Buffer> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
-  try {
-    const b = Buffer.alloc(8);
-    await fh.read(b, 0, 8, 0);
-    return b;
-  } finally {
-    await fh.close();
   }
 }
 
