@@ -19,6 +19,7 @@ import {
   unusedImages,
   writeSourceConfig,
   BUILTIN_URL,
+  serveImages,
   type ImageManifest,
   type ImageSource,
   type SourceConfig,
@@ -40,6 +41,7 @@ Commands:
     vacuum [-n] [-f]                    delete every image nothing is cloned from
     sources [-v|-j] [-a URL [-t imgapi|docker] [-k] [-f]] [-d URL]   image sources
     update [-n] [UUID ...]              refresh installed manifests from the sources
+    serve [-P POOL] [-b ADDR] [-p PORT] serve the installed images over IMGAPI (Zonix)
 `;
 
 export interface Io {
@@ -105,6 +107,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return sources(args, io);
     case 'update':
       return update(args, io);
+    case 'serve':
+      return serve(args, io);
     default:
       throw new UsageError(`unknown command: "${cmd}"`, USAGE);
   }
@@ -351,8 +355,8 @@ async function confirm(io: Io, question: string): Promise<boolean> {
 }
 
 async function sources(args: string[], io: Io): Promise<number> {
-  const p = getopt(args, 'vja:d:t:kfc', USAGE);
-  const store = storeFor();
+  const p = getopt(args, 'vja:d:t:kfcP:', USAGE);
+  const store = storeFor(last(p, 'P'));
   const current = readSourceConfig(store.pool);
   const add = last(p, 'a');
   const del = last(p, 'd');
@@ -453,4 +457,30 @@ function progressBar(err: Writable, wanted: boolean) {
       if (drawn) err.write('\n');
     },
   };
+}
+
+/** Serve this pool's images to other hosts (`imgadm sources -a http://<this host>:<port>`). */
+async function serve(args: string[], io: Io): Promise<number> {
+  const p = getopt(args, 'P:b:p:', USAGE);
+  const store = storeFor(last(p, 'P'));
+  const port = Number(last(p, 'p') ?? '8080');
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`invalid port: "${last(p, 'p')!}"`, USAGE);
+  const host = last(p, 'b') ?? '127.0.0.1';
+  const server = serveImages(store);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  io.stdout.write(
+    `Serving images of pool ${store.pool.name} at http://${host.includes(':') ? `[${host}]` : host}:${bound}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
 }

@@ -8,3 +8,4 @@ export * from './manifest.ts';
 export { ImageStore, FINAL, type InstalledImage, type ImageContent } from './store.ts';
 export * from './sources.ts';
 export * from './service.ts';
+export { ImgapiSource, serveImages } from './imgapi-source.ts';

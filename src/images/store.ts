@@ -5,11 +5,15 @@
  * the next change.
  * @module
  */
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { spawnStream } from '../platform/exec.ts';
-import { clonesOf, type DocStore, type Pool } from '../storage/index.ts';
+import { clonesOf, entityOf, type DocStore, type Pool } from '../storage/index.ts';
 import { ImgadmError, notInstalled } from './errors.ts';
 import { sniffPayload } from './file.ts';
 import { checkManifest, describeImage, type ImageManifest } from './manifest.ts';
@@ -149,6 +153,9 @@ export class ImageStore {
       );
     await this.removeDataset(this.dataset(uuid));
     this.docs.delete(uuid);
+    const cache = this.pool.docs('image-files');
+    cache.delete(uuid);
+    await rm(join(cache.dir, `${uuid}.zfs.gz`), { force: true });
     return img;
   }
 
@@ -166,6 +173,39 @@ export class ImageStore {
     const meta = this.pool.meta();
     if (!meta.datasets[ds]) return;
     await this.pool.destroy(ds, { recursive: true });
+  }
+
+  /**
+   * The image as a file to hand out (IMGAPI): its `@final` dataset stream, gzipped, made once and
+   * kept in the pool until the snapshot changes.
+   */
+  async exportFile(uuid: string): Promise<{ path: string; sha1: string; size: number }> {
+    this.require(uuid);
+    const snap = `${this.dataset(uuid)}@${FINAL}`;
+    const guid = entityOf(this.pool.meta(), snap).snap!.guid;
+    const cache = this.pool.docs('image-files');
+    const dir = cache.dir;
+    const path = join(dir, `${uuid}.zfs.gz`);
+    const known = cache.get<{ guid: string; sha1: string; size: number }>(uuid);
+    if (known?.guid === guid && existsSync(path)) return { path, sha1: known.sha1, size: known.size };
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    const hash = createHash('sha1');
+    let size = 0;
+    const gz = createGzip({ level: 6 });
+    gz.on('data', (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+    });
+    const out = createWriteStream(tmp);
+    const piped = pipeline(gz, out);
+    await this.pool.send(snap, gz);
+    gz.end();
+    await piped;
+    await rename(tmp, path);
+    const rec = { guid, sha1: hash.digest('hex'), size };
+    cache.put(uuid, rec);
+    return { path, sha1: rec.sha1, size };
   }
 
   /** Record a manifest change (imgadm update). */

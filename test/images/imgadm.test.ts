@@ -277,3 +277,86 @@ describe('imgadm', { skip: isRoot ? false : 'needs root' }, () => {
     assert.equal(bad.code, 2);
   });
 });
+
+describe(
+  'imgadm over IMGAPI: one host serves its images, another imports them',
+  { skip: isRoot ? false : 'needs root' },
+  () => {
+    const env = makeTestEnv('ia');
+    const A = `${env.prefix}a`;
+    const B = `${env.prefix}b`;
+    let server: ReturnType<typeof spawn> | undefined;
+    let url = '';
+
+    before(async () => {
+      for (const p of [A, B])
+        await ok('zpool', [
+          'create',
+          '-m',
+          join(env.dir, p),
+          '-o',
+          'size=512M',
+          p,
+          join(env.dir, `${p}.img`),
+        ]);
+      await ok('imgadm', ['import', '-P', A, 'minimal']);
+      server = spawn(join(ROOT, 'bin', 'imgadm'), ['serve', '-P', A, '-p', '0'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      url = await new Promise<string>((resolve, reject) => {
+        server!.stdout!.on('data', (d: Buffer) => {
+          const m = /at (http:\/\/\S+)/.exec(d.toString());
+          if (m) resolve(m[1]!);
+        });
+        server!.on('close', () => reject(new Error('imgadm serve exited')));
+      });
+    });
+
+    after(async () => {
+      if (server && server.exitCode === null) {
+        const closed = new Promise((r) => server!.on('close', r));
+        server.kill('SIGTERM');
+        await closed;
+      }
+      await teardown(env, [A, B]);
+      assert.deepEqual(leaks(env), []);
+    });
+
+    it('adds the source, lists its images, imports one with its checks, and deletes the source', async () => {
+      assert.equal(
+        await ok('imgadm', ['sources', '-P', B, '-a', url]),
+        `Added "imgapi" image source "${url}"\n`,
+      );
+      assert.equal(await ok('imgadm', ['sources', '-P', B]), `builtin\n${url}\n`);
+      const avail = await ok('imgadm', ['avail', '-P', B, '-H', '-o', 'uuid,name,source']);
+      const served = avail.split('\n').filter((l) => l.endsWith(url));
+      assert.equal(served.length, 1);
+      const uuid = served[0]!.split('\t')[0]!;
+      const listed = JSON.parse(await ok('imgadm', ['avail', '-P', B, '-j'])) as {
+        manifest: { uuid: string; files?: { sha1: string; size: number; compression: string }[] };
+        source: string;
+      }[];
+      const entry = listed.find((r) => r.source === url)!;
+      assert.equal(entry.manifest.uuid, uuid);
+      assert.match(entry.manifest.files![0]!.sha1, /^[0-9a-f]{40}$/);
+      assert.equal(entry.manifest.files![0]!.compression, 'gzip');
+      const out = await ok('imgadm', ['import', '-P', B, '-S', url, uuid]);
+      assert.equal(
+        out,
+        `Imported image ${uuid} (minimal@${out.split('@')[1]!.split(')')[0]!}) from "${url}"\n`,
+      );
+      const got = JSON.parse(await ok('imgadm', ['get', '-P', B, uuid])) as { source: string; zpool: string };
+      assert.equal(got.source, url);
+      assert.equal(got.zpool, B);
+      assert.deepEqual(
+        readFileSync(join(env.dir, B, uuid, 'root/etc/inittab')),
+        readFileSync(join(env.dir, A, uuid, 'root/etc/inittab')),
+      );
+      const missing = await cli('imgadm', ['import', '-P', B, '-S', url, randomUUID()]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /\(ImageNotFound\)/);
+      assert.equal(await ok('imgadm', ['sources', '-P', B, '-d', url]), `Deleted image source "${url}"\n`);
+      assert.equal(await ok('imgadm', ['sources', '-P', B]), 'builtin\n');
+    });
+  },
+);
