@@ -427,7 +427,10 @@ async function benchClone(ctx: Ctx, minimal: ImageManifest): Promise<CloneResult
   const buildMs = await timed(() =>
     store.install(big, {
       kind: 'build',
-      build: (root) => writeRandomFile(join(root, DATA_FILE), BIG_BYTES),
+      build: async (root) => {
+        await writeRandomFile(join(root, DATA_FILE), BIG_BYTES);
+        return undefined;
+      },
     }),
   );
   log(`  done in ${(buildMs / 1000).toFixed(1)} s`);

@@ -8,7 +8,10 @@ import type { Pool } from '../storage/index.ts';
 import { buildMinimalRoot, busyboxInfo, minimalManifest } from './builtin/minimal.ts';
 import { ImgadmError } from './errors.ts';
 import type { ImageManifest } from './manifest.ts';
-import type { ImageContent } from './store.ts';
+import type { BuildResult, ImageContent } from './store.ts';
+import { aptMirror, buildDebianRoot, debianAvailable, debianManifest } from './builtin/debian.ts';
+
+type Build = (root: string) => Promise<BuildResult | undefined>;
 
 export type SourceType = 'builtin' | 'imgapi' | 'docker';
 
@@ -38,12 +41,28 @@ export const BUILTIN_URL = 'builtin';
 export class BuiltinSource implements ImageSource {
   readonly url = BUILTIN_URL;
   readonly type = 'builtin' as const;
-  private cached: Promise<{ manifest: ImageManifest; build: (root: string) => Promise<void> }[]> | undefined;
+  private cached: Promise<{ manifest: ImageManifest; build: Build }[]> | undefined;
 
   private catalogue() {
     this.cached ??= (async () => {
       const bb = await busyboxInfo();
-      return [{ manifest: minimalManifest(bb), build: (root: string) => buildMinimalRoot(root, bb) }];
+      const out: { manifest: ImageManifest; build: Build }[] = [
+        {
+          manifest: minimalManifest(bb),
+          build: async (root) => {
+            await buildMinimalRoot(root, bb);
+            return undefined;
+          },
+        },
+      ];
+      if (debianAvailable()) {
+        const mirror = await aptMirror();
+        out.push({
+          manifest: debianManifest(mirror),
+          build: async (root) => ({ tags: { 'zonix:packages': await buildDebianRoot(root, mirror) } }),
+        });
+      }
+      return out;
     })();
     return this.cached;
   }

@@ -33,8 +33,15 @@ interface ImageDoc extends InstalledImage {
 export type ImageContent =
   /** Decompressed, verified bytes: a dataset stream (zfs send) or a root-filesystem tarball. */
   | { kind: 'stream'; stream: Readable }
-  /** Fill the empty root directory of the new image (built-in images, registry pulls). */
-  | { kind: 'build'; build: (root: string) => Promise<void> };
+  /**
+   * Fill the empty root directory of the new image (built-in images, registry pulls). Tags it
+   * returns (what went in: packages, digests) are added to the manifest.
+   */
+  | { kind: 'build'; build: (root: string) => Promise<BuildResult | undefined> };
+
+export interface BuildResult {
+  tags?: Record<string, unknown>;
+}
 
 export const FINAL = 'final';
 
@@ -96,8 +103,10 @@ export class ImageStore {
     };
     this.docs.put(manifest.uuid, doc);
     try {
-      if (content.kind === 'build') await this.installBuilt(ds, content.build);
-      else await this.installStream(ds, content.stream);
+      if (content.kind === 'build') {
+        const built = await this.installBuilt(ds, content.build);
+        if (built?.tags) doc.manifest = { ...manifest, tags: { ...manifest.tags, ...built.tags } };
+      } else await this.installStream(ds, content.stream);
       delete doc.installing;
       this.docs.put(manifest.uuid, doc);
       return true;
@@ -108,12 +117,16 @@ export class ImageStore {
     }
   }
 
-  private async installBuilt(ds: string, build: (root: string) => Promise<void>): Promise<void> {
+  private async installBuilt(
+    ds: string,
+    build: (root: string) => Promise<BuildResult | undefined>,
+  ): Promise<BuildResult | undefined> {
     await this.pool.create(ds);
     const root = join(this.pool.datasetPath(ds), 'root');
     await mkdir(root, { mode: 0o755 });
-    await build(root);
+    const result = await build(root);
     await this.pool.snapshot([`${ds}@${FINAL}`]);
+    return result;
   }
 
   private async installStream(ds: string, input: Readable): Promise<void> {
