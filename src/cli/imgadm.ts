@@ -13,6 +13,7 @@ import {
   ImgadmError,
   importImage,
   installFromFiles,
+  installDockerArchive,
   openSource,
   readSourceConfig,
   storeFor,
@@ -35,8 +36,9 @@ Commands:
     get [-P POOL] UUID                  an installed image's manifest and pool (alias: info)
     show UUID|NAME[@VERSION]            an image's manifest, from the sources
     avail [-j|-H] [-o ...] [-s ...] [FIELD=VALUE ...]   images the sources offer (alias: available)
-    import [-P POOL] [-q] [-S URL] UUID|NAME[@VERSION]  fetch and install an image
-    install [-P POOL] [-q] -m MANIFEST -f FILE          install from local files
+    import [-P POOL] [-q] [-S URL] UUID|NAME[@VERSION]|REGISTRY/REPO[:TAG]  fetch and install an image
+    install [-P POOL] [-q] [-m MANIFEST] -f FILE        install from local files (no -m: a docker
+                                        save or OCI layout tarball)
     delete [-P POOL] UUID               delete an image nothing is cloned from (alias: destroy)
     vacuum [-n] [-f]                    delete every image nothing is cloned from
     sources [-v|-j] [-a URL [-t imgapi|docker] [-k] [-f]] [-d URL]   image sources
@@ -298,11 +300,15 @@ async function install(args: string[], io: Io): Promise<number> {
   const p = getopt(args, 'P:qm:f:', USAGE);
   const m = last(p, 'm');
   const f = last(p, 'f');
-  if (m === undefined || f === undefined)
-    throw new UsageError('both -m MANIFEST and -f FILE are required', USAGE);
+  if (f === undefined) throw new UsageError('-f FILE is required', USAGE);
   const store = storeFor(last(p, 'P'));
   const bar = progressBar(io.stderr, !has(p, 'q'));
-  const r = await installFromFiles(store, m, f, { onBytes: bar.update }).finally(bar.done);
+  // Without -m, the file is a docker save or OCI layout archive, which carries its own description.
+  const r = await (
+    m === undefined
+      ? installDockerArchive(store, f, { onBytes: bar.update })
+      : installFromFiles(store, m, f, { onBytes: bar.update })
+  ).finally(bar.done);
   if (!has(p, 'q'))
     io.stdout.write(
       r.installed

@@ -13,6 +13,7 @@ import { autoDecompress, decompress, verifying } from './file.ts';
 import { checkManifest, describeImage, UUID_RE, type Compression, type ImageManifest } from './manifest.ts';
 import { BuiltinSource, openSource, readSourceConfig, type ImageSource } from './sources.ts';
 import { ImageStore, type ImageContent } from './store.ts';
+import { importDocker, isDockerReference } from './docker.ts';
 
 /** The pool imgadm works on by default: `zones`, else the first imported pool. */
 export function systemPool(name?: string): Pool {
@@ -78,7 +79,8 @@ export async function importImage(
   store: ImageStore,
   spec: string,
   opts: Progress & { sources?: ImageSource[] } = {},
-) {
+): Promise<ImportResult[]> {
+  if (!UUID_RE.test(spec) && isDockerReference(spec)) return [await importDocker(store, spec, opts)];
   const sources = opts.sources ?? allSources(store.pool);
   const found = await findImage(sources, spec);
   const results: ImportResult[] = [];
