@@ -12,7 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { spawnStream } from '../platform/exec.ts';
+import { ZonixError } from '../common/errors.ts';
+import { HostCommandError, spawnStream } from '../platform/exec.ts';
 import { clonesOf, entityOf, type DocStore, type Pool } from '../storage/index.ts';
 import { ImgadmError, notInstalled } from './errors.ts';
 import { sniffPayload } from './file.ts';
@@ -111,9 +112,9 @@ export class ImageStore {
       this.docs.put(manifest.uuid, doc);
       return true;
     } catch (err) {
-      await this.removeDataset(ds);
+      await this.removeDataset(ds).catch(() => undefined);
       this.docs.delete(manifest.uuid);
-      throw err;
+      throw this.explain(err, manifest);
     }
   }
 
@@ -152,6 +153,29 @@ export class ImageStore {
         }),
       ]);
     });
+  }
+
+  /** A full pool says so, whichever layer hit it (tar, btrfs receive, a write). */
+  private explain(err: unknown, m: ImageManifest): unknown {
+    const text =
+      err instanceof HostCommandError
+        ? err.stderr
+        : err instanceof Error
+          ? `${err.message} ${String((err as NodeJS.ErrnoException).code)}`
+          : '';
+    const code = err instanceof ZonixError ? err.code : '';
+    // GNU tar only says "Wrote only N of M bytes" when the disk is full.
+    if (
+      code === 'ENOSPC' ||
+      code === 'EDQUOT' ||
+      /No space left on device|ENOSPC|out of space|Wrote only \d+ of \d+ bytes/i.test(text)
+    )
+      return new ImgadmError(
+        'ImportError',
+        `cannot install image ${describeImage(m)}: pool "${this.pool.name}" is out of space`,
+        err,
+      );
+    return err;
   }
 
   /** Delete an installed image; refuses while anything is cloned from it. */

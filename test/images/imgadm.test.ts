@@ -210,6 +210,38 @@ describe('imgadm', { skip: isRoot ? false : 'needs root' }, () => {
     assert.equal((await ok('imgadm', ['list', '-P', P, '-H', '-o', 'name'])).trim(), 'minimal');
   });
 
+  it('a pool that fills up during an install says so and is left as it was', async () => {
+    const small = `${env.prefix}s`;
+    await ok('zpool', [
+      'create',
+      '-m',
+      join(env.dir, 'small'),
+      '-o',
+      'size=160M',
+      small,
+      join(env.dir, 'small.img'),
+    ]);
+    try {
+      const big = join(env.dir, 'too-big');
+      mkdirSync(big);
+      writeFileSync(join(big, 'blob'), randomBytes(200 << 20));
+      const tar = join(env.dir, 'too-big.tar');
+      assert.equal(spawnSync('tar', ['-C', big, '-cf', tar, '.']).status, 0);
+      const before = await ok('zfs', ['list', '-H', '-o', 'name', '-t', 'all', '-r', small]);
+      const m = manifest({ name: 'too-big' });
+      const r = await im(['install', '-P', small, '-m', writeManifest(m), '-f', tar]);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.stderr,
+        `imgadm: error (ImportError): cannot install image ${m.uuid} (too-big@1.0.0): pool "${small}" is out of space\n`,
+      );
+      assert.equal(await ok('zfs', ['list', '-H', '-o', 'name', '-t', 'all', '-r', small]), before);
+      assert.equal(await ok('imgadm', ['list', '-P', small, '-H']), '');
+    } finally {
+      await ok('zpool', ['destroy', small]);
+    }
+  });
+
   it('an install killed midway is cleaned up by the next imgadm command', async () => {
     const big = join(env.dir, 'big-root');
     mkdirSync(big);
