@@ -1,0 +1,6 @@
+/**
+ * Zones on Linux: the OCI spec Zonix generates, and the runtime (runc or crun, watched by conmon).
+ * @module
+ */
+export * from './spec.ts';
+export * from './runtime.ts';
