@@ -27,3 +27,8 @@ export function runPath(...parts: string[]): string {
 export function configPath(...parts: string[]): string {
   return join(configDir(), ...parts);
 }
+
+/** The cgroup every zone's cgroup sits under (absolute, so zones never nest under the caller's). */
+export function cgroupParent(): string {
+  return process.env.ZONIX_CGROUP_PARENT ?? 'zonix';
+}

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +26,7 @@ export function makeTestEnv(tag: string): TestEnv {
   process.env.ZONIX_CONFIG_DIR = join(dir, 'etc');
   process.env.ZONIX_RUN_DIR = join(dir, 'run');
   process.env.ZONIX_POOL_FILE_DIR = join(dir, 'pools');
+  process.env.ZONIX_CGROUP_PARENT = `zonix-${prefix}`;
   return { prefix, dir };
 }
 
@@ -84,6 +85,10 @@ export function leaks(env: TestEnv): string[] {
     if (line.includes(env.dir) || line.includes(env.prefix)) found.push(`mount: ${line}`);
   }
   for (const f of loopBackingFiles()) if (f.includes(env.dir)) found.push(`loop device backed by ${f}`);
+  for (const c of readdirSafe('/sys/fs/cgroup')) {
+    for (const d of readdirSafe(join('/sys/fs/cgroup', c)))
+      if (d.includes(env.prefix)) found.push(`cgroup ${c}/${d}`);
+  }
   return found;
 }
 
@@ -118,5 +123,19 @@ export async function teardown(env: TestEnv, pools: string[]): Promise<void> {
       await new Promise((r) => spawn('umount', ['-l', target]).on('close', r));
     }
   }
+  for (const c of readdirSafe('/sys/fs/cgroup')) {
+    const parent = join('/sys/fs/cgroup', c, `zonix-${env.prefix}`);
+    for (const d of readdirSafe(parent)) await rmdirQuiet(join(parent, d));
+    await rmdirQuiet(parent);
+  }
   await rm(env.dir, { recursive: true, force: true });
+}
+
+async function rmdirQuiet(path: string): Promise<void> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) await rmdir(path);
+  } catch {
+    /* gone, or not empty: the leak check says so */
+  }
 }

@@ -1,0 +1,117 @@
+/**
+ * A VM of an OS brand as a running zone: its manifest turned into a zone spec (resource controls in
+ * MiB become bytes, `filesystems` become bind mounts, `resolvers` and `hostname` are written into the
+ * zone), and its live state read from the runtime and the monitor's exit record.
+ * @module
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupParent } from '../platform/paths.ts';
+import { buildOciSpec, OciRuntime, type ZoneMount, type ZoneSpec } from '../zones/index.ts';
+import type { VmRecord } from './store.ts';
+
+const MiB = 1024 * 1024;
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const mib = (v: unknown): number | undefined => {
+  const n = num(v);
+  return n === undefined ? undefined : n * MiB;
+};
+
+/** The zone a VM runs as. */
+export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
+  const filesystems = Array.isArray(vm.filesystems) ? (vm.filesystems as Record<string, unknown>[]) : [];
+  const mounts: ZoneMount[] = filesystems
+    .filter((f) => typeof f.source === 'string' && typeof f.target === 'string')
+    .map((f) => ({
+      source: f.source as string,
+      target: f.target as string,
+      readonly: Array.isArray(f.options) && (f.options as unknown[]).includes('ro'),
+    }));
+  const cpuCap = num(vm.cpu_cap);
+  const memoryBytes = mib(vm.max_physical_memory);
+  const swapBytes = mib(vm.max_swap);
+  const cpuShares = num(vm.cpu_shares);
+  const pids = num(vm.max_lwps);
+  return {
+    id: vm.uuid,
+    rootfs: join(zonepath, 'root'),
+    hostname: typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid,
+    cgroupsPath: `/${cgroupParent()}/${vm.uuid}`,
+    resources: {
+      ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+      ...(swapBytes !== undefined ? { swapBytes } : {}),
+      ...(cpuCap ? { cpuCap } : {}),
+      ...(cpuShares !== undefined ? { cpuShares } : {}),
+      ...(pids !== undefined ? { pids } : {}),
+    },
+    tmpfsBytes: mib(vm.tmpfs) ?? 0,
+    mounts,
+  };
+}
+
+/** Files the host keeps in the zone: /etc/hostname, /etc/hosts and (from `resolvers`) resolv.conf. */
+export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<void> {
+  const etc = join(zonepath, 'root', 'etc');
+  await mkdir(etc, { recursive: true });
+  const hostname = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
+  await writeFile(join(etc, 'hostname'), `${hostname}\n`);
+  await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost\n`);
+  const resolvers = Array.isArray(vm.resolvers) ? (vm.resolvers as string[]) : [];
+  if (resolvers.length || vm.maintain_resolvers === true)
+    await writeFile(join(etc, 'resolv.conf'), resolvers.map((r) => `nameserver ${r}\n`).join(''));
+}
+
+export interface LiveState {
+  state: 'running' | 'stopped';
+  zone_state: 'running' | 'installed';
+  pid?: number;
+  exit_status?: number;
+}
+
+/** What the runtime says about the VM's zone now. */
+export async function liveState(runtime: OciRuntime, uuid: string): Promise<LiveState> {
+  const st = await runtime.state(uuid);
+  if (st?.status === 'running' || st?.status === 'created' || st?.status === 'paused')
+    return { state: 'running', zone_state: 'running', pid: st.pid };
+  const exit = await runtime.exitStatus(uuid);
+  return { state: 'stopped', zone_state: 'installed', ...(exit !== undefined ? { exit_status: exit } : {}) };
+}
+
+export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: string): Promise<number> {
+  // A stopped zone's leftovers (its exited container) go before it starts again.
+  if (await runtime.state(vm.uuid)) await runtime.delete(vm.uuid, { force: true });
+  await writeZoneFiles(vm, zonepath);
+  await runtime.create(vm.uuid, buildOciSpec(zoneSpecFor(vm, zonepath)));
+  await runtime.start(vm.uuid);
+  return (await runtime.state(vm.uuid))?.pid ?? 0;
+}
+
+/**
+ * Stop: ask init to halt (`halt` is the brand's halt signal or command), wait up to `timeoutMs`, then
+ * kill everything. `force` kills at once.
+ */
+export async function stopZone(
+  runtime: OciRuntime,
+  uuid: string,
+  opts: { force?: boolean; timeoutMs?: number; haltSignal?: string } = {},
+): Promise<void> {
+  const st = await runtime.state(uuid);
+  if (!st || st.status === 'stopped') return;
+  if (!opts.force) {
+    await runtime.kill(uuid, opts.haltSignal ?? 'TERM').catch(() => undefined);
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      const now = await runtime.state(uuid);
+      if (!now || now.status === 'stopped') return;
+      await sleep(50);
+    }
+  }
+  await runtime.kill(uuid, 'KILL', true).catch(() => undefined);
+  for (let i = 0; i < 200; i++) {
+    const now = await runtime.state(uuid);
+    if (!now || now.status === 'stopped') return;
+    await sleep(25);
+  }
+}
