@@ -4,12 +4,14 @@
  * @module
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { ZonixError } from '../common/errors.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const osSignals = osConstants.signals as Record<string, number>;
 const STDERR_KEEP = 4096;
 
 export interface RunOptions {
@@ -220,4 +222,20 @@ export function spawnStream(tool: string, argv: readonly string[], opts: StreamO
     });
   });
   return { child, done };
+}
+
+/**
+ * Run a program on this process's own terminal (stdin, stdout and stderr inherited) and return its
+ * exit status: for zlogin and consoles. A signal death maps to 128 + the signal number, as shells do.
+ */
+export function runInteractive(tool: string, argv: readonly string[]): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(toolPath(tool), argv, { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      trace(tool, argv, started, code);
+      resolve(code ?? 128 + (signal ? (osSignals[signal] ?? 1) : 1));
+    });
+  });
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool } from '../../src/platform/exec.ts';
-import { isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
 const skip = !isRoot
   ? 'needs root'
@@ -86,8 +86,19 @@ describe('vmadm core', { skip, timeout: 120_000 }, () => {
     await assert.rejects(core.kill(uuid), { message: `Cannot find running init PID for VM ${uuid}` });
   });
 
-  it('delete removes the VM and its dataset; an unknown VM says so as zoneadm does', async () => {
+  it('zlogin runs a command inside the zone and passes its exit status through', async () => {
     await core.start(uuid);
+    const r = await cli('zlogin', [uuid, 'sh', '-c', 'echo in-zone $(hostname); exit 7']);
+    assert.equal(r.code, 7);
+    assert.equal(r.stdout, `in-zone ${uuid}\n`);
+    const ps = await cli('zlogin', [uuid, 'ps', '-o', 'pid,comm']);
+    assert.match(ps.stdout, /^\s*1 init$/m);
+    const none = await cli('zlogin', [randomUUID(), 'true']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /No such zone configured/);
+  });
+
+  it('delete removes the VM and its dataset; an unknown VM says so as zoneadm does', async () => {
     await core.delete(uuid);
     assert.equal(existsSync(join(mnt, uuid)), false);
     await assert.rejects(core.get(uuid), {

@@ -1,0 +1,38 @@
+/**
+ * `zlogin UUID [COMMAND...]`: run a command, or a login shell, inside a running zone; with a terminal
+ * when stdin is one. The command's exit status is zlogin's.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../common/errors.ts';
+import { runInteractive } from '../platform/exec.ts';
+import { systemPool } from '../images/index.ts';
+import { VmCore } from '../vm/core.ts';
+import { VmError } from '../vm/errors.ts';
+import { getopt } from './getopt.ts';
+
+const USAGE = 'usage: zlogin [-l user] zonename [command [arg ...]]\n';
+
+export async function main(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'l:QEe:S', USAGE);
+  const [uuid, ...command] = p.rest;
+  if (uuid === undefined) throw new UsageError('', USAGE);
+  const core = new VmCore(systemPool());
+  const vm = await core.get(uuid).catch(() => {
+    throw new VmError('ENOENT', `zlogin: ${uuid}: No such zone configured`);
+  });
+  if (vm.state !== 'running')
+    throw new VmError(
+      'ENOTRUNNING',
+      `zlogin: login allowed only to running zones (${uuid} is '${String(vm.zone_state)}').`,
+    );
+  const root = join(String(vm.zonepath), 'root');
+  const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh';
+  const args = command.length ? command : [shell, '-l'];
+  const tty = process.stdin.isTTY && process.stdout.isTTY;
+  return runInteractive(
+    core.runtime.info.path,
+    core.runtime.execArgv(uuid, args, { tty, env: ['TERM=' + (process.env.TERM ?? 'xterm')] }),
+  );
+}
