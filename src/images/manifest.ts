@@ -5,40 +5,16 @@
  */
 import { ImgadmError } from './errors.ts';
 
-export interface ImageFile {
-  sha1: string;
-  size: number;
-  compression: Compression;
-  dataset_guid?: string;
-}
+import type { ImageCompression, ImageManifest } from './imgapi/types.ts';
 
-export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+// One definition of the manifest's shape: the IMGAPI wire type.
+export type { ImageFile, ImageManifest, ImageRequirements } from './imgapi/types.ts';
+export type Compression = ImageCompression;
+
 export const COMPRESSIONS: readonly Compression[] = ['gzip', 'bzip2', 'xz', 'zstd', 'none'];
 export const IMAGE_TYPES = ['zone-dataset', 'lx-dataset', 'zvol', 'docker', 'lxd', 'other'] as const;
 export const IMAGE_OSES = ['smartos', 'linux', 'windows', 'bsd', 'illumos', 'other'] as const;
 export const IMAGE_STATES = ['active', 'unactivated', 'disabled', 'creating', 'failed'] as const;
-
-export interface ImageManifest {
-  v: number;
-  uuid: string;
-  owner?: string;
-  name: string;
-  version: string;
-  description?: string;
-  homepage?: string;
-  type: (typeof IMAGE_TYPES)[number];
-  os: (typeof IMAGE_OSES)[number];
-  state?: (typeof IMAGE_STATES)[number];
-  disabled?: boolean;
-  public?: boolean;
-  published_at?: string;
-  origin?: string;
-  files?: ImageFile[];
-  requirements?: Record<string, unknown>;
-  image_size?: number;
-  tags?: Record<string, unknown>;
-  [key: string]: unknown;
-}
 
 export interface ManifestProblem {
   field: string;
