@@ -10,37 +10,25 @@
  * Prints a table, then one line `RESULT {json}` with every figure. Exits non-zero on any failure.
  * @module
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-} from 'node:fs';
-import { mkdir, open, readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { closeSync, createReadStream, createWriteStream, openSync } from 'node:fs';
+import { mkdir, open, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import type { Pool } from '../src/storage/index.ts';
+import type { BenchEnv, BenchRun, Host, Stats } from './lib.ts';
+import { CHUNK, GiB, MiB, positiveInt, round } from './lib.ts';
+import { createBtrfsPool, hostInfo, runBenchmark, settleBtrfsPool } from './lib.ts';
+import { checkInterrupted, exec, log, median, stats, timed, writeRandomFile } from './lib.ts';
+import { fmtMs, fmtX, table } from './lib.ts';
 
-const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
 /** Timed snapshot/clone rounds per dataset (after the warm-up ones), overridable for quick runs. */
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 15);
 const WARMUP = 1;
 /** Rounds of each throughput measurement (the median is reported). */
 const STREAM_RUNS = 3;
 const POOL_FILE_SIZE = 6 * GiB;
-const CHUNK = 4 * MiB;
 const DATA_FILE = 'random.bin';
-
-const randomBytesAsync = promisify(randomBytes);
 
 interface Size {
   /** For dataset names and JSON keys: `1MiB`. */
@@ -57,13 +45,6 @@ const size = (n: number, unit: 'MiB' | 'GiB'): Size => ({
 
 const BTRFS_SIZES: [Size, Size] = [size(1, 'MiB'), size(1, 'GiB')];
 const DIR_SIZES: [Size, Size] = [size(1, 'MiB'), size(64, 'MiB')];
-
-interface Stats {
-  medianMs: number;
-  p90Ms: number;
-  minMs: number;
-  maxMs: number;
-}
 
 interface OpResult {
   /** Per dataset size key. */
@@ -109,7 +90,7 @@ interface StreamResult {
 }
 
 interface BenchResult {
-  host: { kernel: string; cpus: number; node: string; tmpFs: string };
+  host: Host;
   runs: number;
   warmup: number;
   btrfs: DriverResult;
@@ -117,135 +98,13 @@ interface BenchResult {
   stream: StreamResult;
 }
 
-interface BenchEnv {
-  dir: string;
-  prefix: string;
-}
-
-type Storage = Awaited<ReturnType<typeof loadStorage>>;
-
 // ---- small helpers ---------------------------------------------------------------------------------
-
-function positiveInt(text: string | undefined, fallback: number): number {
-  const n = Number(text);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
-let interrupted = false;
-
-/** Stop between steps on Ctrl-C / SIGTERM so that the cleanup still runs; a second signal quits. */
-function trapSignals(): void {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (interrupted) process.exit(130);
-      interrupted = true;
-      log(`${sig}: stopping after the current step, then cleaning up (again to quit at once)`);
-    });
-  }
-}
-
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted');
-}
-
-const started = performance.now();
-
-/** Progress goes to stderr, stamped with the time since start; stdout holds only the report. */
-function log(msg: string): void {
-  const t = ((performance.now() - started) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[bench ${t}s] ${msg}\n`);
-}
-
-/** Run a host program; resolves with its stdout, rejects with its stderr unless it exits 0. */
-function exec(cmd: string, args: string[], stdout: 'pipe' | number = 'pipe'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', stdout, 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (d: Buffer) => out.push(d));
-    child.stderr?.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve(Buffer.concat(out).toString());
-      else
-        reject(
-          new Error(
-            `${[cmd, ...args].join(' ')} failed (${signal ?? `exit ${code}`}): ${Buffer.concat(err).toString().trim()}`,
-          ),
-        );
-    });
-  });
-}
-
-/**
- * Wait (untimed) until btrfs has cleaned the subvolumes deleted so far: its cleaner runs after a commit,
- * which would otherwise come every 30 s; `btrfs filesystem sync` commits and wakes it. `btrfs subvolume
- * sync` does the same wait but polls once a second, hence this loop.
- */
-async function settleBtrfsPool(top: string): Promise<void> {
-  const deadline = performance.now() + 120_000;
-  for (;;) {
-    await exec('btrfs', ['filesystem', 'sync', top]);
-    const pending = (await exec('btrfs', ['subvolume', 'list', '-d', top])).trim();
-    if (pending === '') return;
-    if (performance.now() > deadline) throw new Error(`deleted subvolumes still not cleaned:\n${pending}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
-
-/** Linear-interpolated quantile of already sorted samples. */
-function quantile(sorted: number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  return { medianMs: quantile(s, 0.5), p90Ms: quantile(s, 0.9), minMs: s[0]!, maxMs: s.at(-1)! };
-}
-
-function median(samples: number[]): number {
-  return quantile(
-    [...samples].sort((a, b) => a - b),
-    0.5,
-  );
-}
-
-const round = (n: number, digits: number) => Number(n.toFixed(digits));
 
 function rate(bytes: number, ms: number): Rate {
   return { seconds: round(ms / 1000, 3), mibPerSec: round(bytes / MiB / (ms / 1000), 1) };
 }
 
 // ---- data ------------------------------------------------------------------------------------------
-
-/** A file of random (incompressible) bytes, written in 4 MiB chunks and fsynced. */
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const fh = await open(path, 'wx', 0o644);
-  try {
-    let next = randomBytesAsync(Math.min(CHUNK, bytes));
-    for (let done = 0; done < bytes;) {
-      checkInterrupted();
-      const buf = await next;
-      const after = done + buf.length;
-      // Make the next chunk while this one is written.
-      if (after < bytes) next = randomBytesAsync(Math.min(CHUNK, bytes - after));
-      for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
-      done = after;
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Are two files the same size with equal first, middle and last chunks? (A cheap check, untimed.) */
 async function sameSamples(a: string, b: string): Promise<boolean> {
@@ -469,34 +328,12 @@ async function benchStream(
 
 // ---- the run ---------------------------------------------------------------------------------------
 
-/** A fresh temp folder for the ZONIX_* folders, set before the storage modules are loaded. */
-function makeEnv(): BenchEnv {
-  const prefix = `zb${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(os.tmpdir(), `zonix-bench-${prefix}-`));
-  process.env.ZONIX_CONFIG_DIR = join(dir, 'etc');
-  process.env.ZONIX_RUN_DIR = join(dir, 'run');
-  process.env.ZONIX_POOL_FILE_DIR = join(dir, 'pools');
-  return { dir, prefix };
-}
+async function runBench(run: BenchRun): Promise<BenchResult> {
+  const { storage, env, made } = run;
+  const host = await hostInfo(env);
+  const { tmpFs } = host;
 
-function loadStorage() {
-  return import('../src/storage/index.ts');
-}
-
-async function runBench(storage: Storage, env: BenchEnv, made: string[]): Promise<BenchResult> {
-  const tmpFs = (await exec('findmnt', ['-n', '-o', 'FSTYPE', '-T', env.dir])).trim();
-  const poolFiles = process.env.ZONIX_POOL_FILE_DIR!;
-  await mkdir(poolFiles, { recursive: true });
-
-  const bName = `${env.prefix}b`;
-  const poolFile = join(poolFiles, `${bName}.img`);
-  log(`creating btrfs pool ${bName} on a ${POOL_FILE_SIZE / GiB} GiB sparse file ${poolFile}`);
-  made.push(bName);
-  const bPool = await storage.createPool(bName, poolFile, {
-    mountpoint: join(env.dir, 'mnt', bName),
-    size: POOL_FILE_SIZE,
-    driver: 'btrfs',
-  });
+  const { pool: bPool, poolFile } = await createBtrfsPool(run, 'b', POOL_FILE_SIZE);
   const settleBtrfs = () => settleBtrfsPool(bPool.top);
   const btrfs = await benchDriver(
     bPool,
@@ -506,7 +343,7 @@ async function runBench(storage: Storage, env: BenchEnv, made: string[]): Promis
   );
   const stream = await benchStream(
     bPool,
-    `${bName}/data-${BTRFS_SIZES[1].key}`,
+    `${bPool.name}/data-${BTRFS_SIZES[1].key}`,
     BTRFS_SIZES[1].bytes,
     env,
     settleBtrfs,
@@ -526,7 +363,7 @@ async function runBench(storage: Storage, env: BenchEnv, made: string[]): Promis
   );
 
   return {
-    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, tmpFs },
+    host,
     runs: RUNS,
     warmup: WARMUP,
     btrfs,
@@ -535,97 +372,8 @@ async function runBench(storage: Storage, env: BenchEnv, made: string[]): Promis
   };
 }
 
-// ---- cleanup and leak check ------------------------------------------------------------------------
-
-function mountsUnder(dir: string): string[] {
-  const targets: string[] = [];
-  for (const line of readFileSyncSafe('/proc/self/mountinfo').split('\n')) {
-    const target = line.split(' ')[4];
-    if (target !== undefined && line.includes(dir)) targets.push(target);
-  }
-  return targets;
-}
-
-async function loopsUnder(dir: string): Promise<{ dev: string; file: string }[]> {
-  const out: { dev: string; file: string }[] = [];
-  for (const name of await readdir('/sys/block').catch(() => [] as string[])) {
-    if (!name.startsWith('loop')) continue;
-    const file = await readFile(join('/sys/block', name, 'loop', 'backing_file'), 'utf8').catch(() => '');
-    if (file.includes(dir)) out.push({ dev: `/dev/${name}`, file: file.trim() });
-  }
-  return out;
-}
-
-function readFileSyncSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Leftover mounts and loop devices; loop autoclear can lag the unmount a little, so ask a few times. */
-async function leaks(dir: string): Promise<string[]> {
-  let found: string[] = [];
-  for (let attempt = 0; attempt < 10; attempt++) {
-    found = [
-      ...mountsUnder(dir).map((m) => `mount left behind: ${m}`),
-      ...(await loopsUnder(dir)).map((l) => `loop device left behind: ${l.dev} -> ${l.file}`),
-    ];
-    if (found.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return found;
-}
-
-/**
- * Destroy the pools this run made, then check that nothing mentions the temp folder any more. Whatever
- * the pools left is forced away (so the host stays clean) but still reported as a failure.
- */
-async function cleanup(storage: Storage, env: BenchEnv, made: string[]): Promise<string[]> {
-  const problems: string[] = [];
-  for (const name of [...made].reverse()) {
-    if (!storage.isImported(name)) continue;
-    log(`destroying pool ${name}`);
-    try {
-      await storage.destroyPool(name, { force: true });
-    } catch (err) {
-      problems.push(`destroying pool ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  const left = await leaks(env.dir);
-  if (left.length) {
-    problems.push(...left);
-    for (const target of mountsUnder(env.dir).reverse())
-      await exec('umount', [target]).catch(() => exec('umount', ['-l', target]).catch(() => undefined));
-    for (const l of await loopsUnder(env.dir)) await exec('losetup', ['-d', l.dev]).catch(() => undefined);
-  }
-  const still = await leaks(env.dir);
-  if (still.length) {
-    problems.push(...still.map((s) => `${s} (could not remove it)`));
-    problems.push(`not removing ${env.dir}: something is still mounted from it`);
-  } else {
-    await rm(env.dir, { recursive: true, force: true });
-    if (existsSync(env.dir)) problems.push(`could not remove ${env.dir}`);
-  }
-  return problems;
-}
-
 // ---- report ----------------------------------------------------------------------------------------
 
-function table(head: string[], rows: string[][], rightFrom: number): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    '  ' +
-    cells
-      .map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('   ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
-const fmtMs = (n: number) => n.toFixed(1);
-const fmtX = (n: number) => `${n.toFixed(2)}x`;
 const sizeLabel = (key: string) => key.replace(/^(\d+)/, '$1 ');
 
 function report(r: BenchResult): string {
@@ -703,35 +451,4 @@ function report(r: BenchResult): string {
   return out.join('\n');
 }
 
-// ---- main ------------------------------------------------------------------------------------------
-
-async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    console.error('bench/datasets.ts must run as root (it mounts btrfs on a loop device)');
-    return 1;
-  }
-  trapSignals();
-  const env = makeEnv();
-  log(`private environment in ${env.dir}, pool prefix ${env.prefix}`);
-  const storage = await loadStorage();
-  const made: string[] = [];
-  let result: BenchResult | undefined;
-  let failed = false;
-  try {
-    result = await runBench(storage, env, made);
-    console.log(report(result));
-  } catch (err) {
-    console.error('benchmark failed:', err);
-    failed = true;
-  } finally {
-    const problems = await cleanup(storage, env, made);
-    for (const p of problems) console.error(`error: ${p}`);
-    if (problems.length) failed = true;
-    else log('cleanup done: no mounts, loop devices or pool files left');
-  }
-  if (failed || !result) return 1;
-  console.log(`RESULT ${JSON.stringify(result)}`);
-  return 0;
-}
-
-process.exitCode = await main();
+process.exitCode = await runBenchmark('bench/datasets.ts', 'zb', runBench, report);

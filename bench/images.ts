@@ -12,20 +12,20 @@
  * Prints a table, then one line `RESULT {json}` with every figure. Exits non-zero on any failure.
  * @module
  */
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { ImageManifest, ImageStore } from '../src/images/index.ts';
 import type { Pool } from '../src/storage/index.ts';
+import type { BenchEnv, BenchRun, Host, Stats, Storage } from './lib.ts';
+import { GiB, MiB, positiveInt, round } from './lib.ts';
+import { createBtrfsPool, hostInfo, runBenchmark, settleBtrfsPool } from './lib.ts';
+import { checkInterrupted, exec, log, started, stats, timed, writeRandomFile } from './lib.ts';
+import { fmtMs, fmtX, table } from './lib.ts';
 
-const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
 /** Timed rounds (after the warm-up one) of the build and file-install measurements. */
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 10);
 /** Timed rounds of the clone measurement. */
@@ -33,17 +33,7 @@ const CLONE_RUNS = positiveInt(process.env.ZONIX_BENCH_CLONE_RUNS, 15);
 const WARMUP = 1;
 const POOL_FILE_SIZE = 4 * GiB;
 const BIG_BYTES = GiB;
-const CHUNK = 4 * MiB;
 const DATA_FILE = 'random.bin';
-
-const randomBytesAsync = promisify(randomBytes);
-
-interface Stats {
-  medianMs: number;
-  p90Ms: number;
-  minMs: number;
-  maxMs: number;
-}
 
 interface BuildResult {
   uuid: string;
@@ -84,7 +74,7 @@ interface CloneResult {
 }
 
 interface BenchResult {
-  host: { kernel: string; cpus: number; node: string; tmpFs: string };
+  host: Host;
   pool: { driver: string; backing: string };
   runs: number;
   cloneRuns: number;
@@ -95,103 +85,9 @@ interface BenchResult {
   totalSeconds: number;
 }
 
-interface BenchEnv {
-  dir: string;
-  prefix: string;
-}
-
-type Storage = Awaited<ReturnType<typeof loadStorage>>;
 type Images = Awaited<ReturnType<typeof loadImages>>;
 
 // ---- small helpers ---------------------------------------------------------------------------------
-
-function positiveInt(text: string | undefined, fallback: number): number {
-  const n = Number(text);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
-let interrupted = false;
-
-/** Stop between steps on Ctrl-C / SIGTERM so that the cleanup still runs; a second signal quits. */
-function trapSignals(): void {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (interrupted) process.exit(130);
-      interrupted = true;
-      log(`${sig}: stopping after the current step, then cleaning up (again to quit at once)`);
-    });
-  }
-}
-
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted');
-}
-
-const started = performance.now();
-
-/** Progress goes to stderr, stamped with the time since start; stdout holds only the report. */
-function log(msg: string): void {
-  const t = ((performance.now() - started) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[bench ${t}s] ${msg}\n`);
-}
-
-/** Run a host program; resolves with its stdout, rejects with its stderr unless it exits 0. */
-function exec(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve(Buffer.concat(out).toString());
-      else
-        reject(
-          new Error(
-            `${[cmd, ...args].join(' ')} failed (${signal ?? `exit ${code}`}): ${Buffer.concat(err).toString().trim()}`,
-          ),
-        );
-    });
-  });
-}
-
-/**
- * Wait (untimed) until btrfs has cleaned the subvolumes deleted so far: its cleaner runs after a commit,
- * which would otherwise come every 30 s; `btrfs filesystem sync` commits and wakes it. `btrfs subvolume
- * sync` does the same wait but polls once a second, hence this loop.
- */
-async function settleBtrfsPool(top: string): Promise<void> {
-  const deadline = performance.now() + 120_000;
-  for (;;) {
-    await exec('btrfs', ['filesystem', 'sync', top]);
-    const pending = (await exec('btrfs', ['subvolume', 'list', '-d', top])).trim();
-    if (pending === '') return;
-    if (performance.now() > deadline) throw new Error(`deleted subvolumes still not cleaned:\n${pending}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
-
-/** Linear-interpolated quantile of already sorted samples. */
-function quantile(sorted: number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  return { medianMs: quantile(s, 0.5), p90Ms: quantile(s, 0.9), minMs: s[0]!, maxMs: s.at(-1)! };
-}
-
-const round = (n: number, digits: number) => Number(n.toFixed(digits));
 
 /** `items` rotated by `n`, so that each goes first in turn across rounds. */
 function rotate<T>(items: T[], n: number): T[] {
@@ -200,26 +96,6 @@ function rotate<T>(items: T[], n: number): T[] {
 }
 
 // ---- data ------------------------------------------------------------------------------------------
-
-/** A file of random (incompressible) bytes, written in 4 MiB chunks and fsynced. */
-async function writeRandomFile(path: string, bytes: number): Promise<void> {
-  const fh = await open(path, 'wx', 0o644);
-  try {
-    let next = randomBytesAsync(Math.min(CHUNK, bytes));
-    for (let done = 0; done < bytes;) {
-      checkInterrupted();
-      const buf = await next;
-      const after = done + buf.length;
-      // Make the next chunk while this one is written.
-      if (after < bytes) next = randomBytesAsync(Math.min(CHUNK, bytes - after));
-      for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
-      done = after;
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 async function sha1Of(path: string): Promise<string> {
   const hash = createHash('sha1');
@@ -475,43 +351,16 @@ async function benchClone(ctx: Ctx, minimal: ImageManifest): Promise<CloneResult
 
 // ---- the run ---------------------------------------------------------------------------------------
 
-/** A fresh temp folder for the ZONIX_* folders, set before the Zonix modules are loaded. */
-function makeEnv(): BenchEnv {
-  const prefix = `zi${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(os.tmpdir(), `zonix-bench-${prefix}-`));
-  process.env.ZONIX_CONFIG_DIR = join(dir, 'etc');
-  process.env.ZONIX_RUN_DIR = join(dir, 'run');
-  process.env.ZONIX_POOL_FILE_DIR = join(dir, 'pools');
-  return { dir, prefix };
-}
-
-function loadStorage() {
-  return import('../src/storage/index.ts');
-}
-
 function loadImages() {
   return import('../src/images/index.ts');
 }
 
-async function runBench(
-  storage: Storage,
-  images: Images,
-  env: BenchEnv,
-  made: string[],
-): Promise<BenchResult> {
-  const tmpFs = (await exec('findmnt', ['-n', '-o', 'FSTYPE', '-T', env.dir])).trim();
-  const poolFiles = process.env.ZONIX_POOL_FILE_DIR!;
-  await mkdir(poolFiles, { recursive: true });
+async function runBench(run: BenchRun, images: Images): Promise<BenchResult> {
+  const { storage, env } = run;
+  const host = await hostInfo(env);
+  const { tmpFs } = host;
 
-  const name = `${env.prefix}i`;
-  const poolFile = join(poolFiles, `${name}.img`);
-  log(`creating btrfs pool ${name} on a ${POOL_FILE_SIZE / GiB} GiB sparse file ${poolFile}`);
-  made.push(name);
-  const pool = await storage.createPool(name, poolFile, {
-    mountpoint: join(env.dir, 'mnt', name),
-    size: POOL_FILE_SIZE,
-    driver: 'btrfs',
-  });
+  const { pool } = await createBtrfsPool(run, 'i', POOL_FILE_SIZE);
   const ctx: Ctx = {
     storage,
     images,
@@ -530,7 +379,7 @@ async function runBench(
   if (left.length) throw new Error(`images left installed: ${left.map((i) => i.manifest.uuid).join(', ')}`);
 
   return {
-    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, tmpFs },
+    host,
     pool: {
       driver: pool.driver.info.name,
       backing: `${POOL_FILE_SIZE / GiB} GiB sparse loop file on ${tmpFs}`,
@@ -545,97 +394,8 @@ async function runBench(
   };
 }
 
-// ---- cleanup and leak check ------------------------------------------------------------------------
-
-function mountsUnder(dir: string): string[] {
-  const targets: string[] = [];
-  for (const line of readFileSyncSafe('/proc/self/mountinfo').split('\n')) {
-    const target = line.split(' ')[4];
-    if (target !== undefined && line.includes(dir)) targets.push(target);
-  }
-  return targets;
-}
-
-async function loopsUnder(dir: string): Promise<{ dev: string; file: string }[]> {
-  const out: { dev: string; file: string }[] = [];
-  for (const name of await readdir('/sys/block').catch(() => [] as string[])) {
-    if (!name.startsWith('loop')) continue;
-    const file = await readFile(join('/sys/block', name, 'loop', 'backing_file'), 'utf8').catch(() => '');
-    if (file.includes(dir)) out.push({ dev: `/dev/${name}`, file: file.trim() });
-  }
-  return out;
-}
-
-function readFileSyncSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** Leftover mounts and loop devices; loop autoclear can lag the unmount a little, so ask a few times. */
-async function leaks(dir: string): Promise<string[]> {
-  let found: string[] = [];
-  for (let attempt = 0; attempt < 10; attempt++) {
-    found = [
-      ...mountsUnder(dir).map((m) => `mount left behind: ${m}`),
-      ...(await loopsUnder(dir)).map((l) => `loop device left behind: ${l.dev} -> ${l.file}`),
-    ];
-    if (found.length === 0) return [];
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return found;
-}
-
-/**
- * Destroy the pool this run made, then check that nothing mentions the temp folder any more. Whatever
- * the pool left is forced away (so the host stays clean) but still reported as a failure.
- */
-async function cleanup(storage: Storage, env: BenchEnv, made: string[]): Promise<string[]> {
-  const problems: string[] = [];
-  for (const name of [...made].reverse()) {
-    if (!storage.isImported(name)) continue;
-    log(`destroying pool ${name}`);
-    try {
-      await storage.destroyPool(name, { force: true });
-    } catch (err) {
-      problems.push(`destroying pool ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  const left = await leaks(env.dir);
-  if (left.length) {
-    problems.push(...left);
-    for (const target of mountsUnder(env.dir).reverse())
-      await exec('umount', [target]).catch(() => exec('umount', ['-l', target]).catch(() => undefined));
-    for (const l of await loopsUnder(env.dir)) await exec('losetup', ['-d', l.dev]).catch(() => undefined);
-  }
-  const still = await leaks(env.dir);
-  if (still.length) {
-    problems.push(...still.map((s) => `${s} (could not remove it)`));
-    problems.push(`not removing ${env.dir}: something is still mounted from it`);
-  } else {
-    await rm(env.dir, { recursive: true, force: true });
-    if (existsSync(env.dir)) problems.push(`could not remove ${env.dir}`);
-  }
-  return problems;
-}
-
 // ---- report ----------------------------------------------------------------------------------------
 
-function table(head: string[], rows: string[][], rightFrom: number): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    '  ' +
-    cells
-      .map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('   ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
-const fmtMs = (n: number) => n.toFixed(1);
-const fmtX = (n: number) => `${n.toFixed(2)}x`;
 const fmtBytes = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : `${(n / MiB).toFixed(2)} MiB`);
 const statCells = (s: Stats) => [fmtMs(s.medianMs), fmtMs(s.p90Ms), fmtMs(s.minMs), fmtMs(s.maxMs)];
 
@@ -712,36 +472,10 @@ function report(r: BenchResult): string {
   return out.join('\n');
 }
 
-// ---- main ------------------------------------------------------------------------------------------
-
-async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    console.error('bench/images.ts must run as root (it mounts btrfs on a loop device)');
-    return 1;
-  }
-  trapSignals();
-  const env = makeEnv();
-  log(`private environment in ${env.dir}, pool prefix ${env.prefix}`);
-  const storage = await loadStorage();
-  const images = await loadImages();
-  const made: string[] = [];
-  let result: BenchResult | undefined;
-  let failed = false;
-  try {
-    result = await runBench(storage, images, env, made);
-    console.log(report(result));
-  } catch (err) {
-    console.error('benchmark failed:', err);
-    failed = true;
-  } finally {
-    const problems = await cleanup(storage, env, made);
-    for (const p of problems) console.error(`error: ${p}`);
-    if (problems.length) failed = true;
-    else log('cleanup done: no mounts, loop devices or pool files left');
-  }
-  if (failed || !result) return 1;
-  console.log(`RESULT ${JSON.stringify(result)}`);
-  return 0;
-}
-
-process.exitCode = await main();
+// Like the storage module, the images module is loaded only once the private environment is set.
+process.exitCode = await runBenchmark(
+  'bench/images.ts',
+  'zi',
+  async (run) => runBench(run, await loadImages()),
+  report,
+);
