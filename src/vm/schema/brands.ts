@@ -1,0 +1,131 @@
+/**
+ * The six brands and what each can do, as data. Shared code asks these records (`brand.hvm`,
+ * `brand.memoryOverhead`, ...) and never compares brand names.
+ * @module
+ */
+import type { BrandName } from './types.ts';
+
+export interface BrandInfo {
+  readonly name: BrandName;
+  /** The TYPE column of `vmadm list` (SmartOS truncates the feature type to 4 characters). */
+  readonly listType: 'OS' | 'LX' | 'KVM' | 'BHYV';
+  /** Hardware-virtualised: a guest kernel under QEMU, with disks instead of a zone root. */
+  readonly hvm: boolean;
+  /** Image types the zone root (`image_uuid`) may be created from. */
+  readonly imageTypes: readonly string[];
+  /** Image types a disk (`disks.*.image_uuid`) may be created from; empty when the brand has no disks. */
+  readonly diskImageTypes: readonly string[];
+  /** A create without `image_uuid` is missing a property. */
+  readonly requiresImage: boolean;
+  /** A create without `kernel_version` is missing a property. */
+  readonly requiresKernelVersion: boolean;
+  /** MiB added to `ram` to get `max_physical_memory` when only `ram` is given. */
+  readonly memoryOverhead: number;
+  /** MiB that `max_physical_memory` and `max_locked_memory` must keep above `ram`. */
+  readonly minMemoryOverhead: number;
+  /** Mounts a tmpfs /tmp sized by `tmpfs`. */
+  readonly usesTmpfs: boolean;
+  /** Interface names are `<prefix>N`. */
+  readonly interfacePrefix: 'net' | 'eth';
+  /** An added NIC needs a `model` (or `nic_driver`, or the first NIC's model). */
+  readonly nicModelRequired: boolean;
+  /** Accepted `disks.*.model` values. */
+  readonly diskModels: readonly string[];
+  /** `limit_priv` of a new VM. */
+  readonly limitPriv: readonly string[];
+}
+
+const OS_LIMIT_PRIV = ['default'];
+const HVM_LIMIT_PRIV = [
+  'default',
+  '-file_link_any',
+  '-net_access',
+  '-proc_fork',
+  '-proc_info',
+  '-proc_session',
+];
+
+const osBrand = (name: BrandName): BrandInfo => ({
+  name,
+  listType: 'OS',
+  hvm: false,
+  imageTypes: ['zone-dataset'],
+  diskImageTypes: [],
+  requiresImage: true,
+  requiresKernelVersion: false,
+  memoryOverhead: 0,
+  minMemoryOverhead: 0,
+  usesTmpfs: true,
+  interfacePrefix: 'net',
+  nicModelRequired: false,
+  diskModels: [],
+  limitPriv: OS_LIMIT_PRIV,
+});
+
+export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
+  joyent: osBrand('joyent'),
+  'joyent-minimal': osBrand('joyent-minimal'),
+  builder: osBrand('builder'),
+  lx: {
+    ...osBrand('lx'),
+    listType: 'LX',
+    imageTypes: ['lx-dataset', 'docker'],
+    requiresKernelVersion: true,
+    interfacePrefix: 'eth',
+  },
+  kvm: {
+    name: 'kvm',
+    listType: 'KVM',
+    hvm: true,
+    imageTypes: ['zone-dataset'],
+    diskImageTypes: ['zvol'],
+    requiresImage: false,
+    requiresKernelVersion: false,
+    memoryOverhead: 1024,
+    minMemoryOverhead: 256,
+    usesTmpfs: false,
+    interfacePrefix: 'net',
+    nicModelRequired: true,
+    diskModels: ['virtio', 'scsi', 'ide'],
+    limitPriv: HVM_LIMIT_PRIV,
+  },
+  bhyve: {
+    name: 'bhyve',
+    listType: 'BHYV',
+    hvm: true,
+    imageTypes: ['zone-dataset'],
+    diskImageTypes: ['zvol'],
+    requiresImage: false,
+    requiresKernelVersion: false,
+    memoryOverhead: 1280,
+    minMemoryOverhead: 256,
+    usesTmpfs: false,
+    interfacePrefix: 'net',
+    nicModelRequired: true,
+    diskModels: ['virtio', 'ahci', 'nvme'],
+    limitPriv: HVM_LIMIT_PRIV,
+  },
+};
+
+export const BRAND_NAMES = Object.keys(BRANDS) as readonly BrandName[];
+
+export function isBrandName(name: unknown): name is BrandName {
+  return typeof name === 'string' && Object.hasOwn(BRANDS, name);
+}
+
+/** The brand record for `name`, or undefined for an unknown brand. */
+export function getBrand(name: unknown): BrandInfo | undefined {
+  return isBrandName(name) ? BRANDS[name] : undefined;
+}
+
+/** Names of the brands whose record satisfies `test`: the table's brand groups are built from these. */
+export function brandsWhere(test: (b: BrandInfo) => boolean): readonly BrandName[] {
+  return BRAND_NAMES.filter((n) => test(BRANDS[n]));
+}
+
+/** Every brand. */
+export const ALL = BRAND_NAMES;
+/** joyent, joyent-minimal, builder, lx. */
+export const OS = brandsWhere((b) => !b.hvm);
+/** kvm, bhyve. */
+export const HVM = brandsWhere((b) => b.hvm);
