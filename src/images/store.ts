@@ -245,6 +245,14 @@ export class ImageStore {
     return { path, sha1: rec.sha1, size };
   }
 
+  /** What the VM layer needs: manifest facts and the snapshot to clone (structurally vm's ImageCatalogue). */
+  catalogue() {
+    return {
+      lookup: (uuid: string) => this.get(uuid)?.manifest,
+      origin: (uuid: string) => `${this.dataset(uuid)}@${FINAL}`,
+    };
+  }
+
   /** Record a manifest change (imgadm update). */
   saveManifest(img: InstalledImage): void {
     this.docs.put(img.manifest.uuid, img);

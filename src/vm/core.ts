@@ -4,19 +4,24 @@
  * The CLI and the API are thin over this.
  * @module
  */
+import { randomUUID } from 'node:crypto';
+import { importedPoolNames } from '../storage/index.ts';
 import { OciRuntime } from '../zones/index.ts';
 import type { Pool } from '../storage/index.ts';
+import { getBrand, prepareCreate } from './schema/index.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
-import { lockVm, VmStore, type VmRecord } from './store.ts';
+import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { liveState, startZone, stopZone } from './zone.ts';
 
-/** How a brand's init is asked to halt: busybox init powers off on USR2; sysvinit-style inits on a command. */
-const HALT: Record<string, { signal: string }> = {
-  joyent: { signal: 'USR2' },
-  'joyent-minimal': { signal: 'USR2' },
-  builder: { signal: 'USR2' },
-  lx: { signal: 'TERM' },
-};
+/** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
+export interface ImageCatalogue {
+  /** An installed image's manifest facts, or undefined. */
+  lookup(
+    uuid: string,
+  ): { type: string; image_size?: number; requirements?: { bootrom?: string } } | undefined;
+  /** The snapshot VMs are cloned from (`<pool>/<uuid>@final`). */
+  origin(uuid: string): string;
+}
 
 export class VmCore {
   readonly store: VmStore;
@@ -24,6 +29,7 @@ export class VmCore {
   constructor(
     readonly pool: Pool,
     readonly runtime: OciRuntime = new OciRuntime('runc'),
+    readonly images?: ImageCatalogue,
   ) {
     this.store = new VmStore(pool);
   }
@@ -60,12 +66,61 @@ export class VmCore {
 
   /** Every complete VM, as `get` shows them. */
   async list(): Promise<VmRecord[]> {
+    await this.store.reconcile();
     const out: VmRecord[] = [];
     for (const uuid of this.store.uuids()) {
       const vm = this.store.read(uuid);
       if (vm) out.push(await this.present(vm));
     }
     return out;
+  }
+
+  /**
+   * Create a VM from a SmartOS payload: validated and defaulted by the schema, its dataset cloned from
+   * the image's `@final` (constant time), its manifest written inside, then started if `autoboot`.
+   * Killed at any point, the half-made VM is removed by the next look (see VmStore.reconcile).
+   */
+  async create(input: unknown): Promise<{ uuid: string; warnings: string[] }> {
+    await this.store.reconcile();
+    const images = this.images;
+    // The VM goes to this core's pool unless the payload names another one (the CLI picks that core).
+    const withPool =
+      input !== null && typeof input === 'object' && !('zpool' in input)
+        ? { ...input, zpool: this.pool.name }
+        : input;
+    const { payload, warnings } = prepareCreate(withPool, {
+      ...(images ? { imageLookup: (u: string) => images.lookup(u) } : {}),
+      zpools: importedPoolNames(),
+    });
+    const uuid = typeof payload.uuid === 'string' ? payload.uuid : randomUUID();
+    if (this.store.exists(uuid)) throw new VmError('EEXIST', `VM with UUID ${uuid} already exists`);
+    const brand = getBrand(payload.brand)!;
+    const lock = await lockVm(uuid, 'create');
+    try {
+      const ds = this.store.dataset(uuid);
+      const phase = { [VM_PROP]: 'creating' };
+      if (brand.hvm || typeof payload.image_uuid !== 'string' || !images)
+        await this.pool.create(ds, { props: phase });
+      else await this.pool.clone(images.origin(payload.image_uuid), ds, { props: phase });
+      const quota = typeof payload.quota === 'number' ? payload.quota : 0;
+      if (quota > 0) await this.pool.set(ds, { quota: `${quota}G` });
+      const now = new Date().toISOString();
+      const vm: VmRecord = {
+        ...payload,
+        uuid,
+        zonename: typeof payload.zonename === 'string' ? payload.zonename : uuid,
+        create_timestamp: now,
+        last_modified: now,
+      };
+      delete vm.state;
+      delete vm.zone_state;
+      this.store.write(vm);
+      await this.store.setPhase(uuid, 'ready');
+    } finally {
+      lock.release();
+    }
+    if (payload.autoboot !== false && !brand.hvm) await this.start(uuid);
+    return { uuid, warnings };
   }
 
   async start(uuid: string): Promise<void> {
@@ -93,8 +148,7 @@ export class VmCore {
       const live = await liveState(this.runtime, uuid);
       if (live.state !== 'running') throw notRunning(uuid, live.state);
       this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-      const halt = HALT[String(vm.brand)] ?? { signal: 'TERM' };
-      await stopZone(this.runtime, uuid, { ...opts, haltSignal: halt.signal });
+      await stopZone(this.runtime, uuid, { ...opts, haltSignal: getBrand(vm.brand)?.haltSignal ?? 'TERM' });
       const after = this.store.read(uuid)!;
       const exit = await this.runtime.exitStatus(uuid);
       this.store.write({

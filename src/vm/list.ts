@@ -18,7 +18,8 @@ export const DEFAULT_SORT = 'ram,uuid';
 
 /** A field's value for display, dotted paths included (`nics.0.ip`, `tags.role`). */
 export function fieldValue(vm: Record<string, unknown>, name: string): unknown {
-  return name.includes('.') ? valuesAt(vm, name.split('.'))[0] : vm[name];
+  if (Object.hasOwn(vm, name)) return vm[name];
+  return name.includes('.') ? valuesAt(vm, name.split('.'))[0] : undefined;
 }
 
 const cell = (v: unknown): string | undefined =>

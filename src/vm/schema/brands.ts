@@ -33,6 +33,8 @@ export interface BrandInfo {
   readonly diskModels: readonly string[];
   /** `limit_priv` of a new VM. */
   readonly limitPriv: readonly string[];
+  /** The signal that asks the brand's init to halt (busybox init powers off on USR2). */
+  readonly haltSignal: string;
 }
 
 const OS_LIMIT_PRIV = ['default'];
@@ -60,6 +62,7 @@ const osBrand = (name: BrandName): BrandInfo => ({
   nicModelRequired: false,
   diskModels: [],
   limitPriv: OS_LIMIT_PRIV,
+  haltSignal: 'USR2',
 });
 
 export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
@@ -72,6 +75,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     imageTypes: ['lx-dataset', 'docker'],
     requiresKernelVersion: true,
     interfacePrefix: 'eth',
+    haltSignal: 'TERM',
   },
   kvm: {
     name: 'kvm',
@@ -88,6 +92,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     nicModelRequired: true,
     diskModels: ['virtio', 'scsi', 'ide'],
     limitPriv: HVM_LIMIT_PRIV,
+    haltSignal: 'TERM',
   },
   bhyve: {
     name: 'bhyve',
@@ -104,6 +109,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     nicModelRequired: true,
     diskModels: ['virtio', 'ahci', 'nvme'],
     limitPriv: HVM_LIMIT_PRIV,
+    haltSignal: 'TERM',
   },
 };
 
