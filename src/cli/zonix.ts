@@ -1,15 +1,21 @@
 /**
  * `zonix`: the host itself. `zonix boot` is what the machine runs at start: import the pools the cache
- * lists, create the default `zones` pool on a sparse file when there is none, and print sysinfo.
+ * lists, create the default `zones` pool on a sparse file when there is none, start the VMs whose
+ * autoboot is set, and print sysinfo.
  * Later issues grow it into the running service.
  * @module
  */
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { UsageError } from '../common/errors.ts';
-import { poolFileDir } from '../platform/paths.ts';
+import { poolFileDir, systemPoolName } from '../platform/paths.ts';
+import { ImageStore } from '../images/index.ts';
+import { VmCore } from '../vm/core.ts';
+import { getBrand } from '../vm/schema/index.ts';
 import {
   createPool,
+  importedPoolNames,
+  openPool,
   findImportable,
   importCachedPools,
   importPool,
@@ -24,7 +30,8 @@ const USAGE = `Usage: zonix <command>
 Commands:
   boot [-s SIZE] [-f FILE] [-q]   import the pools, create the 'zones' pool if there is none
                                   (on a sparse FILE, default ${join(poolFileDir(), 'zones.img')}),
-                                  then print sysinfo (-q: print nothing)
+                                  start the VMs with autoboot set, then print sysinfo
+                                  (-q: print nothing)
 `;
 
 export interface Io {
@@ -43,15 +50,30 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   if (p.rest.length) throw new UsageError(`unexpected argument '${p.rest[0]!}'`, USAGE);
   const imported = await importCachedPools();
   for (const name of imported) io.stderr.write(`imported pool ${name}\n`);
-  if (!isImported('zones')) {
-    if ((await findImportable()).some((c) => c.name === 'zones')) {
-      await importPool('zones');
-      io.stderr.write('imported pool zones\n');
+  const sys = systemPoolName();
+  if (!isImported(sys)) {
+    if ((await findImportable()).some((c) => c.name === sys)) {
+      await importPool(sys);
+      io.stderr.write(`imported pool ${sys}\n`);
     } else {
-      const file = last(p, 'f') ?? join(poolFileDir(), 'zones.img');
+      const file = last(p, 'f') ?? join(poolFileDir(), `${sys}.img`);
       const size = last(p, 's');
-      await createPool('zones', file, { mountpoint: '/zones', ...(size !== undefined ? { size } : {}) });
-      io.stderr.write(`created pool zones on ${file}\n`);
+      await createPool(sys, file, { mountpoint: `/${sys}`, ...(size !== undefined ? { size } : {}) });
+      io.stderr.write(`created pool ${sys} on ${file}\n`);
+    }
+  }
+  // Zones with autoboot set start again, as SmartOS boots them with the host.
+  for (const name of importedPoolNames()) {
+    const pool = openPool(name);
+    const core = new VmCore(pool, undefined, new ImageStore(pool).catalogue());
+    for (const vm of await core.list()) {
+      if (vm.autoboot !== true || vm.state === 'running' || getBrand(vm.brand)?.hvm) continue;
+      try {
+        await core.start(vm.uuid);
+        io.stderr.write(`started VM ${vm.uuid}\n`);
+      } catch (err) {
+        io.stderr.write(`zonix: cannot start VM ${vm.uuid}: ${(err as Error).message}\n`);
+      }
     }
   }
   if (p.opts.some(([f]) => f === 'q')) return 0;

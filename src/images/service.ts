@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { systemPoolName } from '../platform/paths.ts';
 import { importedPoolNames, openPool, type Pool } from '../storage/index.ts';
 import { ZonixError } from '../common/errors.ts';
 import { ImgadmError } from './errors.ts';
@@ -15,10 +16,11 @@ import { BuiltinSource, openSource, readSourceConfig, type ImageSource } from '.
 import { ImageStore, type ImageContent } from './store.ts';
 import { importDocker, isDockerReference } from './docker.ts';
 
-/** The pool imgadm works on by default: `zones`, else the first imported pool. */
+/** The pool imgadm and vmadm work on by default: the system pool (`zones`), else the first imported. */
 export function systemPool(name?: string): Pool {
   const names = importedPoolNames();
-  const pick = name ?? (names.includes('zones') ? 'zones' : names[0]);
+  const sys = systemPoolName();
+  const pick = name ?? (names.includes(sys) ? sys : names[0]);
   if (pick === undefined)
     throw new ZonixError('ENOPOOL', 'no pool is imported (run `zonix boot` or `zpool import`)');
   return openPool(pick);

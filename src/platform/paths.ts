@@ -32,3 +32,8 @@ export function configPath(...parts: string[]): string {
 export function cgroupParent(): string {
   return process.env.ZONIX_CGROUP_PARENT ?? 'zonix';
 }
+
+/** The system pool: where VMs and images go by default (`zones`, as on SmartOS). */
+export function systemPoolName(): string {
+  return process.env.ZONIX_SYSTEM_POOL ?? 'zones';
+}

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../common/index.ts';
 import { run } from './exec.ts';
-import { configDir } from './paths.ts';
+import { configDir, systemPoolName } from './paths.ts';
 import type { HostProbe } from './probe.ts';
 
 /** One storage pool as the storage layer reports it; sysinfo shows the system pool from these. */
@@ -252,9 +252,9 @@ export function networkSections(links: IpLink[], physical: string[]): NetworkSec
   return { 'Network Interfaces': nics, 'Virtual Network Interfaces': vnics, 'Link Aggregations': aggrs };
 }
 
-/** The sysinfo pool: the one named `zones`, else the first. */
-export function systemPool(pools: PoolSummary[]): PoolSummary | undefined {
-  return pools.find((p) => p.name === 'zones') ?? pools[0];
+/** The sysinfo pool: the system pool (`zones`), else the first. */
+export function systemPool(pools: PoolSummary[], name = systemPoolName()): PoolSummary | undefined {
+  return pools.find((p) => p.name === name) ?? pools[0];
 }
 
 function zpoolFields(pool: PoolSummary | undefined): Record<string, unknown> {

@@ -20,6 +20,8 @@ const skip = !isRoot
 describe('vmadm', { skip, timeout: 180_000 }, () => {
   const env = makeTestEnv('va');
   const P = `${env.prefix}p`;
+  // The test's pool is this host's system pool (zonix boot must not make a `zones` pool here).
+  process.env.ZONIX_SYSTEM_POOL = P;
   const mnt = join(env.dir, 'zones');
   let image = '';
   let uuid = '';
@@ -141,6 +143,17 @@ describe('vmadm', { skip, timeout: 180_000 }, () => {
     await ok('zfs', ['clone', '-o', 'com.zonix:vm=creating', `${P}/${image}@final`, `${P}/${half}`]);
     assert.equal(await ok('vmadm', ['lookup']), `${uuid}\n`);
     assert.equal(existsSync(join(mnt, half)), false);
+  });
+
+  it('zonix boot starts again the VMs with autoboot set, as after a host restart', async () => {
+    const { OciRuntime } = await import('../../src/zones/index.ts');
+    // A restart: the zone and its monitor are gone; the VM's manifest still says autoboot.
+    await new OciRuntime('runc').delete(uuid, { force: true });
+    assert.equal((JSON.parse(await ok('vmadm', ['get', uuid])) as { state: string }).state, 'stopped');
+    const r = await cli('zonix', ['boot', '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`started VM ${uuid}`));
+    assert.equal((JSON.parse(await ok('vmadm', ['get', uuid])) as { state: string }).state, 'running');
   });
 
   it('delete removes the zone and its dataset', async () => {
