@@ -138,12 +138,14 @@ export async function main(
     }
     case 'stop':
     case 'halt': {
+      // Flags may come before or after the UUID (`stop -F <uuid>`, `stop <uuid> -F`).
+      const operands = rest.filter((a, i) => !a.startsWith('-') && rest[i - 1] !== '-t');
       const p = getopt(
-        rest.filter((a) => a !== rest[0]),
+        rest.filter((a) => !operands.includes(a)),
         'Ft:',
         USAGE,
       );
-      const uuid = uuidArg(rest, cmd);
+      const uuid = uuidArg(operands, cmd);
       const t = last(p, 't');
       if (t !== undefined)
         throw new ZonixError(
