@@ -9,6 +9,7 @@ import { rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { findTool } from '../../src/platform/exec.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const isRoot = process.getuid?.() === 0;
@@ -138,4 +139,10 @@ async function rmdirQuiet(path: string): Promise<void> {
   } catch {
     /* gone, or not empty: the leak check says so */
   }
+}
+
+/** Why a zone test cannot run here (not root, or runc/conmon missing), or false. */
+export function zoneTestSkip(): string | false {
+  if (!isRoot) return 'needs root';
+  return findTool('runc') && findTool('conmon') ? false : 'needs runc and conmon';
 }

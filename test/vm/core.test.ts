@@ -7,14 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool } from '../../src/platform/exec.ts';
-import { cli, isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !findTool('runc') || !findTool('conmon')
-    ? 'needs runc and conmon'
-    : false;
+const skip = zoneTestSkip();
 
 describe('vmadm core', { skip, timeout: 120_000 }, () => {
   const env = makeTestEnv('vc');

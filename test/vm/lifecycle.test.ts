@@ -8,14 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool } from '../../src/platform/exec.ts';
-import { isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !findTool('runc') || !findTool('conmon')
-    ? 'needs runc and conmon'
-    : false;
+const skip = zoneTestSkip();
 
 describe('VM store and zone lifecycle', { skip, timeout: 120_000 }, () => {
   const env = makeTestEnv('vm');

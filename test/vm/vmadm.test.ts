@@ -8,14 +8,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findTool } from '../../src/platform/exec.ts';
-import { cli, isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !findTool('runc') || !findTool('conmon')
-    ? 'needs runc and conmon'
-    : false;
+const skip = zoneTestSkip();
 
 describe('vmadm', { skip, timeout: 180_000 }, () => {
   const env = makeTestEnv('va');

@@ -8,14 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
-import { findTool } from '../../src/platform/exec.ts';
+import { zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
-const skip = !isRoot
-  ? 'needs root'
-  : !findTool('runc') || !findTool('conmon')
-    ? 'needs runc and conmon'
-    : false;
+const skip = zoneTestSkip();
 
 describe('a zone under runc and conmon', { skip, timeout: 120_000 }, () => {
   const env = makeTestEnv('zn');
