@@ -5,8 +5,9 @@
  * (c) the same through the vmadm CLI; (d) `node -e 0`; (e) `vmadm list` with no VMs.
  * Goals: (b) within 2x of (a), (e) within 1.5x of (d). Also the memory of an idle zone's monitor.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createBtrfsPool,
@@ -26,11 +27,47 @@ import {
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 10);
 const ROOT = join(import.meta.dirname, '..');
 const bin = (tool: string) => join(ROOT, 'bin', tool);
+/** The zones' cgroups go under this parent (set before any Zonix module loads), removed at the end. */
+const CGROUP_PARENT = `zonix-bench-${randomBytes(3).toString('hex')}`;
+process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The parent's folder in each hierarchy (cgroup v1: one per controller; v2: the one). */
+async function cgroupDirs(): Promise<string[]> {
+  const dirs = [join(CGROUP_ROOT, CGROUP_PARENT)];
+  for (const c of await readdir(CGROUP_ROOT).catch(() => [] as string[]))
+    dirs.push(join(CGROUP_ROOT, c, CGROUP_PARENT));
+  return dirs.filter((d) => existsSync(d));
+}
+
+/** rmdir the parent's cgroups, children first; what is left is returned. */
+async function removeCgroups(): Promise<string[]> {
+  for (const dir of await cgroupDirs()) {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
+      if (e.isDirectory()) await rmdir(join(dir, e.name)).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
+  }
+  return cgroupDirs();
+}
+
+/** Processes whose command line mentions `text` (conmon or runc left behind). */
+async function processesMentioning(text: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(text)) out.push(`${pid} ${cmd.replaceAll('\0', ' ').trim()}`);
+  }
+  return out;
+}
 
 interface Result {
   runs: number;
   bareMs: number;
   coreMs: number;
+  coreCreateMs: number;
+  coreStopMs: number;
+  coreDeleteMs: number;
   cliMs: number;
   nodeMs: number;
   listMs: number;
@@ -45,8 +82,7 @@ async function pss(pid: number): Promise<number> {
 }
 
 async function runBench(run: BenchRun): Promise<Result> {
-  const parent = `zonix-${run.env.prefix}`;
-  process.env.ZONIX_CGROUP_PARENT = parent;
+  const parent = CGROUP_PARENT;
   const { pool } = await createBtrfsPool(run, 'z', 2 * 1024 ** 3);
   process.env.ZONIX_SYSTEM_POOL = pool.name;
   try {
@@ -60,9 +96,19 @@ async function runBench(run: BenchRun): Promise<Result> {
     const settle = () => settleBtrfsPool(pool.top);
     const runcRoot = join(run.env.dir, 'bare-runc');
     const snapSrc = pool.datasetPath(`${pool.name}/${image}@final`);
+    await mkdir(join(pool.top, 'tmp'), { recursive: true });
+    const payloadOf = (extra: object) => ({
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      autoboot: true,
+      ...extra,
+    });
     const samples = {
       bare: [] as number[],
       core: [] as number[],
+      coreCreate: [] as number[],
+      coreStop: [] as number[],
+      coreDelete: [] as number[],
       cli: [] as number[],
       node: [] as number[],
       list: [] as number[],
@@ -91,17 +137,21 @@ async function runBench(run: BenchRun): Promise<Result> {
       );
       await rm(bundle, { recursive: true, force: true });
 
-      samples.core.push(
-        await timed(async () => {
-          const { uuid } = await core.create({ brand: 'joyent-minimal', image_uuid: image });
-          await core.stop(uuid, { force: true });
-          await core.delete(uuid);
-        }),
-      );
+      // Timed in three parts (the check that it runs is not timed); (b) is their sum.
+      let vm = '';
+      const createMs = await timed(async () => ({ uuid: vm } = await core.create(payloadOf({}))));
+      const st = await core.get(vm);
+      if (st.state !== 'running') throw new Error(`VM ${vm} is ${String(st.state)}, not running`);
+      const stopMs = await timed(() => core.stop(vm, { force: true }));
+      const deleteMs = await timed(() => core.delete(vm));
+      samples.coreCreate.push(createMs);
+      samples.coreStop.push(stopMs);
+      samples.coreDelete.push(deleteMs);
+      samples.core.push(createMs + stopMs + deleteMs);
 
       const payload = join(run.env.dir, 'vm.json');
       const uuid = randomUUID();
-      await writeFile(payload, JSON.stringify({ uuid, brand: 'joyent-minimal', image_uuid: image }));
+      await writeFile(payload, JSON.stringify(payloadOf({ uuid })));
       samples.cli.push(
         await timed(async () => {
           await exec(bin('vmadm'), ['create', '-f', payload]);
@@ -115,7 +165,8 @@ async function runBench(run: BenchRun): Promise<Result> {
     }
 
     log('memory of one idle running zone');
-    const { uuid } = await core.create({ brand: 'joyent-minimal', image_uuid: image });
+    const { uuid } = await core.create(payloadOf({}));
+    await new Promise((r) => setTimeout(r, 1000));
     const conmonPid = Number(await readFile(join(zones.zoneDir(uuid), 'conmon.pid'), 'utf8'));
     const monitorPssKiB = await pss(conmonPid);
     await core.delete(uuid);
@@ -125,6 +176,9 @@ async function runBench(run: BenchRun): Promise<Result> {
       runs: RUNS,
       bareMs: m('bare'),
       coreMs: m('core'),
+      coreCreateMs: m('coreCreate'),
+      coreStopMs: m('coreStop'),
+      coreDeleteMs: m('coreDelete'),
       cliMs: m('cli'),
       nodeMs: m('node'),
       listMs: m('list'),
@@ -136,11 +190,38 @@ async function runBench(run: BenchRun): Promise<Result> {
     // Whatever a failed round left running goes before the pool does.
     const { VmCore } = await import('../src/vm/core.ts');
     const core = new VmCore(pool);
-    for (const vm of await core.list().catch(() => [])) await core.delete(vm.uuid).catch(() => undefined);
-    await exec('sh', [
-      '-c',
-      `rmdir /sys/fs/cgroup/*/${parent}/* /sys/fs/cgroup/*/${parent} 2>/dev/null; true`,
-    ]);
+    for (const vm of await core.list().catch(() => [])) {
+      log(`deleting leftover VM ${vm.uuid}`);
+      await core
+        .delete(vm.uuid)
+        .catch((err: unknown) => log(`deleting VM ${vm.uuid} failed: ${String(err)}`));
+    }
+    // Bare containers a failed round left, then their subvolumes.
+    const bareRoot = join(run.env.dir, 'bare-runc');
+    const bareIds = (await readdir(bareRoot).catch(() => [] as string[])).filter((d) =>
+      d.startsWith('bare-'),
+    );
+    for (const id of bareIds)
+      await exec('runc', ['--root', bareRoot, 'delete', '--force', id]).catch(() => undefined);
+    for (const sub of await readdir(join(pool.top, 'tmp')).catch(() => [] as string[]))
+      if (sub.startsWith('bare-'))
+        await exec('btrfs', ['subvolume', 'delete', join(pool.top, 'tmp', sub)]).catch(() => undefined);
+
+    // Leak check: no VM, container state, monitor or runtime process, or cgroup of this run is left.
+    const leaks: string[] = [];
+    for (const vm of await core.list().catch(() => [])) leaks.push(`VM left behind: ${vm.uuid}`);
+    for (const root of [bareRoot, join(process.env.ZONIX_RUN_DIR!, 'runc')]) {
+      const left = await readdir(root).catch(() => [] as string[]);
+      if (left.length) leaks.push(`runc state left in ${root}: ${left.join(', ')}`);
+    }
+    for (const p of await processesMentioning(run.env.dir)) leaks.push(`process left behind: ${p}`);
+    for (const d of await removeCgroups()) leaks.push(`cgroup left behind: ${d}`);
+    if (leaks.length) {
+      for (const l of leaks) console.error(`error: ${l}`);
+      // eslint-disable-next-line no-unsafe-finally
+      throw new Error(`${leaks.length} leftover(s) of the zones`);
+    }
+    log('no VMs, runc state, monitors or cgroups left');
   }
 }
 
@@ -148,6 +229,9 @@ function report(r: Result): string {
   const rows = [
     ['(a) bare: btrfs snapshot + runc run /bin/true + delete', fmtMs(r.bareMs), '1.00x'],
     ['(b) Zonix core: create (running) + stop -F + delete', fmtMs(r.coreMs), fmtX(r.coreVsBare)],
+    ['      create (autoboot, running)', fmtMs(r.coreCreateMs), ''],
+    ['      stop -F', fmtMs(r.coreStopMs), ''],
+    ['      delete', fmtMs(r.coreDeleteMs), ''],
     ['(c) vmadm CLI: create + stop -F + delete', fmtMs(r.cliMs), fmtX(r.cliMs / r.bareMs)],
     ['(d) node -e 0', fmtMs(r.nodeMs), ''],
     ['(e) vmadm list, no VMs', fmtMs(r.listMs), `${fmtX(r.listVsNode)} of (d)`],

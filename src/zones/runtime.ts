@@ -128,14 +128,7 @@ export class OciRuntime {
   /** Wait (briefly) for the zone's conmon to go, so nothing of the zone outlives its delete. */
   private async waitMonitor(id: string): Promise<void> {
     const pid = Number(await readFile(join(zoneDir(id), 'conmon.pid'), 'utf8').catch(() => '0'));
-    for (let i = 0; pid > 0 && i < 100; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return;
-      }
-      await sleep(20);
-    }
+    for (let i = 0; pid > 0 && i < 100 && (await monitorAlive(pid)); i++) await sleep(20);
   }
 
   async state(id: string): Promise<ZoneState | undefined> {
@@ -166,4 +159,15 @@ export class OciRuntime {
       ...args,
     );
   }
+}
+
+/**
+ * Is the monitor still running? conmon is re-parented to PID 1 once the caller is gone, and a slow
+ * PID 1 leaves it a zombie for seconds: a zombie has finished, so it counts as gone.
+ */
+async function monitorAlive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }
