@@ -10,7 +10,14 @@ import { ImageStore, systemPool } from '../images/index.ts';
 import { isImported } from '../storage/index.ts';
 import { VmCore } from '../vm/core.ts';
 import { parseFilter, matchesAll } from '../vm/filters.ts';
-import { DEFAULT_ORDER, DEFAULT_SORT, formatVmList, sortVms, type ListField } from '../vm/list.ts';
+import {
+  DEFAULT_ORDER,
+  DEFAULT_SORT,
+  formatVmList,
+  resolveFields,
+  sortVms,
+  type ListField,
+} from '../vm/list.ts';
 import {
   formatValidateResult,
   isFilterKey,
@@ -206,15 +213,6 @@ function describeField(name: string): ListField | undefined {
   return col ? { name, header: col.header, width: col.width } : undefined;
 }
 
-function fieldsOf(spec: string, kind: 'order' | 'sort'): ListField[] {
-  return spec.split(',').map((raw) => {
-    const name = kind === 'sort' ? raw.replace(/^[+-]/, '') : raw;
-    const f = describeField(name);
-    if (!f) throw new ZonixError('EINVAL', `invalid ${kind} field: ${name}`);
-    return f;
-  });
-}
-
 /** Each VM as list rows see it: fake fields (type, ram) included. */
 function rows(vms: Record<string, unknown>[], fields: string[]): Record<string, unknown>[] {
   return vms.map((vm) => {
@@ -227,9 +225,9 @@ function rows(vms: Record<string, unknown>[], fields: string[]): Record<string, 
 async function list(args: string[], io: Io): Promise<number> {
   const p = getopt(args, 'pHho:s:', USAGE);
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey));
-  const order = fieldsOf(last(p, 'o') ?? DEFAULT_ORDER, 'order');
+  const order = resolveFields(last(p, 'o') ?? DEFAULT_ORDER, describeField, 'order');
   const sortSpec = last(p, 's') ?? DEFAULT_SORT;
-  const sortFields = fieldsOf(sortSpec, 'sort');
+  const sortFields = resolveFields(sortSpec, describeField, 'sort');
   const vms = (await core().list()).filter((vm) => matchesAll(vm, filters));
   const names = [...new Set([...order, ...sortFields].map((f) => f.name))];
   const sorted = sortVms(rows(vms, names), sortSpec);
