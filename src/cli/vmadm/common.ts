@@ -1,0 +1,78 @@
+/**
+ * What the vmadm subcommands share: the usage text, stdio, UUID operands, JSON payloads and the VM
+ * core of the pool a command works on.
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { UsageError, ZonixError } from '../../common/errors.ts';
+import { ImageStore, systemPool } from '../../images/index.ts';
+import { VmCore } from '../../vm/core.ts';
+
+export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific arguments]
+
+    create [-f <filename>]
+    delete <uuid>
+    get <uuid>
+    kill [-s SIGNAL|-SIGNAL] <uuid>
+    list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
+    lookup [-j|-1] [-o field,...] [field=value ...]
+    start <uuid>
+    stop <uuid> [-F] [-t timeout]
+    validate create [-f <filename>]
+    validate update <brand> [-f <filename>]
+`;
+
+export interface Io {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: NodeJS.ReadStream;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function uuidArg(rest: string[], cmd: string): string {
+  const u = rest[0];
+  if (u === undefined || u.length !== 36 || !UUID.test(u))
+    throw new UsageError(`Invalid or missing UUID for ${cmd}`, USAGE);
+  return u;
+}
+
+export function core(poolName?: string): VmCore {
+  const pool = systemPool(poolName);
+  return new VmCore(pool, undefined, new ImageStore(pool).catalogue());
+}
+
+/** The JSON payload from -f FILE, or stdin (refused when it is a terminal). */
+export function readPayload(file: string | undefined, io: Io, cmd: string): unknown {
+  let text: string;
+  if (file !== undefined && file !== '-') {
+    if (!existsSync(file)) throw new ZonixError('ENOENT', `File: ${file} does not exist.`);
+    text = readFileSync(file, 'utf8');
+  } else {
+    if (io.stdin.isTTY) throw new UsageError(`Will not ${cmd} from stdin when stdin is a tty.`, USAGE);
+    text = readFileSync(0, 'utf8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ZonixError('EINVAL', `Invalid JSON payload: ${(err as Error).message}`);
+  }
+}
+
+/** Success messages go to stderr, as on SmartOS. */
+export const say = (io: Io, msg: string) => io.stderr.write(`${msg}\n`);
+
+/** Run an operation; "already in that state" is no failure: its message, and exit 0. */
+export async function idempotent(io: Io, fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (err instanceof ZonixError && err.exitCode === 0) {
+      say(io, err.message);
+      return false;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The vmadm lifecycle commands: create, validate, get, start, stop, kill and delete.
+ * @module
+ */
+import { UsageError, ZonixError } from '../../common/errors.ts';
+import { isImported } from '../../storage/index.ts';
+import { formatValidateResult, validatePayload } from '../../vm/schema/index.ts';
+import { getopt, has, last } from '../getopt.ts';
+import { core, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
+
+/** Run `cmd` if it is a lifecycle command; undefined when it is not one of them. */
+export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<number | undefined> {
+  switch (cmd) {
+    case 'create': {
+      const p = getopt(rest, 'f:', USAGE);
+      const payload = readPayload(last(p, 'f'), io, 'create');
+      const zpool = (payload as { zpool?: unknown } | null)?.zpool;
+      const { uuid } = await core(typeof zpool === 'string' && isImported(zpool) ? zpool : undefined).create(
+        payload,
+      );
+      say(io, `Successfully created VM ${uuid}`);
+      return 0;
+    }
+    case 'validate': {
+      const [action, ...more] = rest;
+      if (action !== 'create' && action !== 'update') throw new UsageError('Invalid validate action', USAGE);
+      const brand = action === 'update' ? more.shift() : undefined;
+      if (action === 'update' && (brand === undefined || brand.startsWith('-')))
+        throw new UsageError('validate update requires a brand', USAGE);
+      const p = getopt(more, 'f:', USAGE);
+      const payload = readPayload(last(p, 'f'), io, 'validate');
+      const b = action === 'create' ? (payload as { brand?: unknown }).brand : brand;
+      const result = validatePayload(payload, action, typeof b === 'string' ? b : undefined);
+      const out = formatValidateResult(result, action, typeof b === 'string' ? b : undefined);
+      io.stderr.write(out.message.endsWith('\n') ? out.message : `${out.message}\n`);
+      return out.exitCode;
+    }
+    case 'get':
+    case 'json': {
+      const vm = await core().get(uuidArg(rest, cmd));
+      io.stdout.write(JSON.stringify(vm, null, 2) + '\n');
+      return 0;
+    }
+    case 'start':
+    case 'boot': {
+      const uuid = uuidArg(rest, cmd);
+      if (await idempotent(io, () => core().start(uuid))) say(io, `Successfully started VM ${uuid}`);
+      return 0;
+    }
+    case 'stop':
+    case 'halt': {
+      // Flags may come before or after the UUID (`stop -F <uuid>`, `stop <uuid> -F`).
+      const operands = rest.filter((a, i) => !a.startsWith('-') && rest[i - 1] !== '-t');
+      const p = getopt(
+        rest.filter((a) => !operands.includes(a)),
+        'Ft:',
+        USAGE,
+      );
+      const uuid = uuidArg(operands, cmd);
+      const t = last(p, 't');
+      if (t !== undefined)
+        throw new ZonixError(
+          'EINVAL',
+          'Timeout option is only supported for bhyve, KVM and docker containers.',
+        );
+      if (await idempotent(io, () => core().stop(uuid, { force: has(p, 'F') })))
+        say(io, `Successfully completed stop for VM ${uuid}`);
+      return 0;
+    }
+    case 'kill': {
+      let signal = 'SIGTERM';
+      const args = [...rest];
+      if (args[0] === '-s') {
+        signal = args[1] ?? '';
+        args.splice(0, 2);
+      } else if (args[0]?.startsWith('-')) signal = args.shift()!.slice(1);
+      const name = /^\d+$/.test(signal) ? signal : signal.toUpperCase().replace(/^(SIG)?/, 'SIG');
+      if (
+        !/^\d+$/.test(name) &&
+        !(
+          name in
+          {
+            SIGHUP: 1,
+            SIGINT: 1,
+            SIGQUIT: 1,
+            SIGKILL: 1,
+            SIGUSR1: 1,
+            SIGUSR2: 1,
+            SIGTERM: 1,
+            SIGSTOP: 1,
+            SIGCONT: 1,
+            SIGWINCH: 1,
+            SIGPWR: 1,
+          }
+        )
+      )
+        throw new ZonixError('EINVAL', `Unknown signal "${signal}"`);
+      const uuid = uuidArg(args, cmd);
+      await core().kill(uuid, name);
+      say(io, `Sent signal "${signal}" to init process for VM ${uuid}`);
+      return 0;
+    }
+    case 'delete':
+    case 'destroy': {
+      const uuid = uuidArg(rest, cmd);
+      await core().delete(uuid);
+      say(io, `Successfully deleted VM ${uuid}`);
+      return 0;
+    }
+    default:
+      return undefined;
+  }
+}
