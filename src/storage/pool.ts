@@ -540,7 +540,14 @@ export class Pool {
         origin: src.snap!.guid,
       });
       await this.applyProps(meta, name, props);
-      for (const k of ['compression', 'readonly']) await this.enforce(meta, name, k);
+      // The btrfs snapshot already carries the origin's compression and is writable: enforce only what
+      // differs (each property costs a btrfs call).
+      const srcName = Object.entries(meta.datasets).find(([, d]) => d === src.ds)?.[0];
+      const effective = (ds: string | undefined, k: string) =>
+        ds === undefined ? undefined : inheritedProp(meta, ds, k)?.value;
+      if (effective(name, 'compression') !== effective(srcName, 'compression'))
+        await this.enforce(meta, name, 'compression');
+      if (effective(name, 'readonly') === 'on') await this.enforce(meta, name, 'readonly');
       t.commit();
       await this.mountDataset(meta, name);
     });

@@ -5,13 +5,14 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { importedPoolNames } from '../storage/index.ts';
 import { OciRuntime } from '../zones/index.ts';
 import type { Pool } from '../storage/index.ts';
 import { getBrand, prepareCreate } from './schema/index.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
-import { liveState, startZone, stopZone } from './zone.ts';
+import { liveState, signalName, startZone, stopZone } from './zone.ts';
 
 /** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
 export interface ImageCatalogue {
@@ -98,12 +99,12 @@ export class VmCore {
     const lock = await lockVm(uuid, 'create');
     try {
       const ds = this.store.dataset(uuid);
-      const phase = { [VM_PROP]: 'creating' };
-      if (brand.hvm || typeof payload.image_uuid !== 'string' || !images)
-        await this.pool.create(ds, { props: phase });
-      else await this.pool.clone(images.origin(payload.image_uuid), ds, { props: phase });
+      // One pool change makes the dataset with its quota, marked as not yet complete.
       const quota = typeof payload.quota === 'number' ? payload.quota : 0;
-      if (quota > 0) await this.pool.set(ds, { quota: `${quota}G` });
+      const props = { [VM_PROP]: 'creating', ...(quota > 0 ? { quota: `${quota}G` } : {}) };
+      if (brand.hvm || typeof payload.image_uuid !== 'string' || !images)
+        await this.pool.create(ds, { props });
+      else await this.pool.clone(images.origin(payload.image_uuid), ds, { props });
       const now = new Date().toISOString();
       const vm: VmRecord = {
         ...payload,
@@ -150,7 +151,12 @@ export class VmCore {
       this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
       await stopZone(this.runtime, uuid, { ...opts, haltSignal: getBrand(vm.brand)?.haltSignal ?? 'TERM' });
       const after = this.store.read(uuid)!;
-      const exit = await this.runtime.exitStatus(uuid);
+      // conmon records init's status right after reaping it: give it a moment.
+      let exit = await this.runtime.exitStatus(uuid);
+      for (let i = 0; exit === undefined && i < 100; i++) {
+        await sleep(5);
+        exit = await this.runtime.exitStatus(uuid);
+      }
       this.store.write({
         ...after,
         ...(exit !== undefined ? { exit_status: exit } : {}),
@@ -166,7 +172,8 @@ export class VmCore {
     const live = await liveState(this.runtime, uuid);
     if (live.state !== 'running')
       throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
-    await this.runtime.kill(uuid, signal.replace(/^SIG/, ''));
+    if (!this.runtime.signalInit(uuid, signalName(signal)))
+      throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
   }
 
   /** Delete: the zone, then the dataset with everything in it. Done halfway, the next look finishes it. */

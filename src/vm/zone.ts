@@ -5,6 +5,7 @@
  * @module
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupParent } from '../platform/paths.ts';
@@ -72,7 +73,7 @@ export interface LiveState {
 
 /** What the runtime says about the VM's zone now. */
 export async function liveState(runtime: OciRuntime, uuid: string): Promise<LiveState> {
-  const st = await runtime.state(uuid);
+  const st = runtime.stateSync(uuid);
   if (st?.status === 'running' || st?.status === 'created' || st?.status === 'paused')
     return { state: 'running', zone_state: 'running', pid: st.pid };
   const exit = await runtime.exitStatus(uuid);
@@ -81,11 +82,11 @@ export async function liveState(runtime: OciRuntime, uuid: string): Promise<Live
 
 export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: string): Promise<number> {
   // A stopped zone's leftovers (its exited container) go before it starts again.
-  if (await runtime.state(vm.uuid)) await runtime.delete(vm.uuid, { force: true });
+  if (runtime.stateSync(vm.uuid)) await runtime.delete(vm.uuid, { force: true });
   await writeZoneFiles(vm, zonepath);
   await runtime.create(vm.uuid, buildOciSpec(zoneSpecFor(vm, zonepath)));
   await runtime.start(vm.uuid);
-  return (await runtime.state(vm.uuid))?.pid ?? 0;
+  return runtime.stateSync(vm.uuid)?.pid ?? 0;
 }
 
 /**
@@ -97,21 +98,32 @@ export async function stopZone(
   uuid: string,
   opts: { force?: boolean; timeoutMs?: number; haltSignal?: string } = {},
 ): Promise<void> {
-  const st = await runtime.state(uuid);
-  if (!st || st.status === 'stopped') return;
+  const gone = () => {
+    const now = runtime.stateSync(uuid);
+    return !now || now.status === 'stopped';
+  };
+  if (gone()) return;
   if (!opts.force) {
-    await runtime.kill(uuid, opts.haltSignal ?? 'TERM').catch(() => undefined);
+    runtime.signalInit(uuid, signalName(opts.haltSignal ?? 'TERM'));
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     while (Date.now() < deadline) {
-      const now = await runtime.state(uuid);
-      if (!now || now.status === 'stopped') return;
-      await sleep(50);
+      if (gone()) return;
+      await sleep(20);
     }
   }
-  await runtime.kill(uuid, 'KILL', true).catch(() => undefined);
-  for (let i = 0; i < 200; i++) {
-    const now = await runtime.state(uuid);
-    if (!now || now.status === 'stopped') return;
-    await sleep(25);
+  // Killing init, PID 1 of the zone's PID namespace, takes every process of the zone with it.
+  runtime.signalInit(uuid, 'SIGKILL');
+  for (let i = 0; i < 1000 && !gone(); i++) await sleep(i < 50 ? 2 : 20);
+  // Whatever escaped (a process that joined the cgroup from outside) goes through the runtime.
+  if (!gone()) await runtime.kill(uuid, 'KILL', true).catch(() => undefined);
+}
+
+/** `TERM`, `SIGTERM` or `15` as Node's signal name or number. */
+export function signalName(signal: string): NodeJS.Signals {
+  if (/^\d+$/.test(signal)) {
+    const entry = Object.entries(constants.signals).find(([, n]) => n === Number(signal));
+    if (!entry) throw new RangeError(`unknown signal ${signal}`);
+    return entry[0] as NodeJS.Signals;
   }
+  return `SIG${signal.toUpperCase().replace(/^SIG/, '')}` as NodeJS.Signals;
 }

@@ -4,10 +4,11 @@
  * status to a file when it ends. No Node process stays behind per zone.
  * @module
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { mkdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZonixError } from '../common/errors.ts';
+import { isErrno, ZonixError } from '../common/errors.ts';
 import { findTool, run, HostCommandError } from '../platform/exec.ts';
 import { runPath } from '../platform/paths.ts';
 import type { OciSpec } from './spec.ts';
@@ -86,7 +87,7 @@ export class OciRuntime {
     await run('conmon', argv, { timeoutMs: 30_000 });
     // conmon returns once it has forked; the container appears when the runtime's create is done.
     const deadline = Date.now() + 30_000;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    for (let delay = 2; ; delay = Math.min(delay + 1, 10)) {
       const st = await this.state(id);
       if (st?.status === 'created' || st?.status === 'running') return;
       const exit = await this.exitStatus(id);
@@ -102,8 +103,39 @@ export class OciRuntime {
     }
   }
 
+  /**
+   * Start a created zone: what `runc start` does, done in-process (it saves a ~30 ms runc start-up):
+   * read the byte init is waiting to write into the exec fifo, which lets it exec, then remove the
+   * fifo. The fifo is opened non-blocking, so an init that died meanwhile cannot hang us.
+   */
   async start(id: string): Promise<void> {
-    await run(this.info.path, this.args('start', id), { timeoutMs: 30_000 });
+    const fifo = join(runtimeRoot(this.info.name), id, 'exec.fifo');
+    let fd: number;
+    try {
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      await run(this.info.path, this.args('start', id), { timeoutMs: 30_000 });
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(1);
+      for (const deadline = Date.now() + 30_000; ;) {
+        let n = 0;
+        try {
+          n = readSync(fd, buf, 0, 1, null);
+        } catch (err) {
+          if (!isErrno(err, 'EAGAIN')) throw err;
+        }
+        if (n > 0) break;
+        if (this.stateSync(id)?.status !== 'created' || Date.now() > deadline)
+          throw new ZonixError('EZONE', `zone ${id} could not be started: its init is gone`);
+        await sleep(1);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    await unlink(fifo);
   }
 
   async kill(id: string, signal = 'TERM', all = false): Promise<void> {
@@ -112,17 +144,47 @@ export class OciRuntime {
     });
   }
 
-  /** Remove the container (forced: killed first) and its runtime files. */
+  /**
+   * Remove the container (forced: killed first) and its runtime files. A stopped zone is removed the
+   * way `runc delete` does it (its cgroups, then its state folder) without starting runc; anything
+   * else, or anything unexpected, goes through runc.
+   */
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
-    try {
-      await run(this.info.path, this.args('delete', ...(opts.force ? ['--force'] : []), id), {
-        timeoutMs: 30_000,
-      });
-    } catch (err) {
-      if (!(err instanceof HostCommandError && /does not exist/.test(err.stderr))) throw err;
+    if (!(await this.deleteStopped(id))) {
+      try {
+        await run(this.info.path, this.args('delete', ...(opts.force ? ['--force'] : []), id), {
+          timeoutMs: 30_000,
+        });
+      } catch (err) {
+        if (!(err instanceof HostCommandError && /does not exist/.test(err.stderr))) throw err;
+      }
     }
     await this.waitMonitor(id);
     await rm(zoneDir(id), { recursive: true, force: true });
+  }
+
+  /** True when the zone was stopped and is now removed; false when runc should do it. */
+  private async deleteStopped(id: string): Promise<boolean> {
+    if (this.stateSync(id)?.status !== 'stopped') return false;
+    const dir = join(runtimeRoot(this.info.name), id);
+    let paths: string[];
+    try {
+      const st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
+        cgroup_paths?: Record<string, string>;
+      };
+      paths = [...new Set(Object.values(st.cgroup_paths ?? {}))];
+    } catch {
+      return false;
+    }
+    for (const p of paths) {
+      try {
+        await rmdir(p);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) return false;
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   /** Wait (briefly) for the zone's conmon to go, so nothing of the zone outlives its delete. */
@@ -131,13 +193,44 @@ export class OciRuntime {
     for (let i = 0; pid > 0 && i < 100 && (await monitorAlive(pid)); i++) await sleep(20);
   }
 
+  /**
+   * The zone's status, read the way runc itself decides it, from its state file and /proc, without
+   * running runc (a runc call costs ~25 ms; `vmadm list` asks for every VM): no state file, no zone;
+   * init gone, a zombie or another process with its PID: stopped; the exec fifo still there: created
+   * (not yet started); otherwise running.
+   */
   async state(id: string): Promise<ZoneState | undefined> {
+    return this.stateSync(id);
+  }
+
+  stateSync(id: string): ZoneState | undefined {
+    const dir = join(runtimeRoot(this.info.name), id);
+    let st: { init_process_pid?: number; init_process_start?: number | string };
     try {
-      const { stdout } = await run(this.info.path, this.args('state', id), { timeoutMs: 10_000 });
-      const s = JSON.parse(stdout) as { status: ZoneStatus; pid: number };
-      return { status: s.status, pid: s.pid };
+      st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as typeof st;
     } catch (err) {
-      if (err instanceof HostCommandError && /does not exist/.test(err.stderr)) return undefined;
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    const pid = st.init_process_pid ?? 0;
+    const proc = pid > 0 ? procStat(pid) : undefined;
+    if (!proc || proc.start !== String(st.init_process_start) || proc.state === 'Z' || proc.state === 'X')
+      return { status: 'stopped', pid: 0 };
+    return { status: existsSync(join(dir, 'exec.fifo')) ? 'created' : 'running', pid };
+  }
+
+  /**
+   * Signal the zone's init directly (checked against its start time, so a reused PID is never hit).
+   * Killing PID 1 of a PID namespace takes every process in it along.
+   */
+  signalInit(id: string, signal: NodeJS.Signals): boolean {
+    const st = this.stateSync(id);
+    if (st?.status !== 'running' && st?.status !== 'created') return false;
+    try {
+      process.kill(st.pid, signal);
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ESRCH')) return false;
       throw err;
     }
   }
@@ -166,8 +259,18 @@ export class OciRuntime {
  * PID 1 leaves it a zombie for seconds: a zombie has finished, so it counts as gone.
  */
 async function monitorAlive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (stat === undefined) return false;
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
+  const st = procStat(pid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+}
+
+/** A process's state letter and start time (field 22), from /proc; undefined when it is gone. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', start: rest[19] ?? '' };
 }
