@@ -6,8 +6,7 @@
  * Goals: (b) within 2x of (a), (e) within 1.5x of (d). Also the memory of an idle zone's monitor.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createBtrfsPool,
@@ -23,6 +22,7 @@ import {
   timed,
   type BenchRun,
 } from './lib.ts';
+import { processesMentioning, pss, removeCgroups } from './zone-helpers.ts';
 
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 10);
 const ROOT = join(import.meta.dirname, '..');
@@ -30,37 +30,6 @@ const bin = (tool: string) => join(ROOT, 'bin', tool);
 /** The zones' cgroups go under this parent (set before any Zonix module loads), removed at the end. */
 const CGROUP_PARENT = `zonix-bench-${randomBytes(3).toString('hex')}`;
 process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
-const CGROUP_ROOT = '/sys/fs/cgroup';
-
-/** The parent's folder in each hierarchy (cgroup v1: one per controller; v2: the one). */
-async function cgroupDirs(): Promise<string[]> {
-  const dirs = [join(CGROUP_ROOT, CGROUP_PARENT)];
-  for (const c of await readdir(CGROUP_ROOT).catch(() => [] as string[]))
-    dirs.push(join(CGROUP_ROOT, c, CGROUP_PARENT));
-  return dirs.filter((d) => existsSync(d));
-}
-
-/** rmdir the parent's cgroups, children first; what is left is returned. */
-async function removeCgroups(): Promise<string[]> {
-  for (const dir of await cgroupDirs()) {
-    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
-      if (e.isDirectory()) await rmdir(join(dir, e.name)).catch(() => undefined);
-    await rmdir(dir).catch(() => undefined);
-  }
-  return cgroupDirs();
-}
-
-/** Processes whose command line mentions `text` (conmon or runc left behind). */
-async function processesMentioning(text: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(text)) out.push(`${pid} ${cmd.replaceAll('\0', ' ').trim()}`);
-  }
-  return out;
-}
-
 interface Result {
   runs: number;
   bareMs: number;
@@ -74,11 +43,6 @@ interface Result {
   coreVsBare: number;
   listVsNode: number;
   monitorPssKiB: number;
-}
-
-async function pss(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
 }
 
 async function runBench(run: BenchRun): Promise<Result> {
@@ -215,7 +179,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       if (left.length) leaks.push(`runc state left in ${root}: ${left.join(', ')}`);
     }
     for (const p of await processesMentioning(run.env.dir)) leaks.push(`process left behind: ${p}`);
-    for (const d of await removeCgroups()) leaks.push(`cgroup left behind: ${d}`);
+    for (const d of await removeCgroups(CGROUP_PARENT)) leaks.push(`cgroup left behind: ${d}`);
     if (leaks.length) {
       for (const l of leaks) console.error(`error: ${l}`);
       // eslint-disable-next-line no-unsafe-finally

@@ -17,6 +17,9 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'esm',
+  // Shared code and lazily loaded command groups go into chunks: a CLI loads only what it runs.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',

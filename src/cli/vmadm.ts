@@ -5,9 +5,8 @@
  * @module
  */
 import { UsageError } from '../common/errors.ts';
-import { USAGE, type Io } from './vmadm/common.ts';
-import { lifecycle } from './vmadm/lifecycle.ts';
-import { list, lookup } from './vmadm/list.ts';
+import type { Io } from './vmadm/common.ts';
+import { USAGE } from './vmadm/usage.ts';
 
 export type { Io } from './vmadm/common.ts';
 
@@ -22,13 +21,14 @@ export async function main(
     return 0;
   }
   switch (cmd) {
+    // Each group is loaded when used, so that the CLI starts fast.
     case 'list':
-      return list(rest, io);
+      return (await import('./vmadm/list.ts')).list(rest, io);
     case 'lookup':
-      return lookup(rest, io);
+      return (await import('./vmadm/list.ts')).lookup(rest, io);
     // One line per command group; each group module owns its commands.
     default: {
-      const code = await lifecycle(cmd, rest, io);
+      const code = await (await import('./vmadm/lifecycle.ts')).lifecycle(cmd, rest, io);
       if (code !== undefined) return code;
       throw new UsageError(`Invalid command: "${cmd}".`, USAGE);
     }

@@ -7,7 +7,10 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { systemPoolName } from '../platform/paths.ts';
-import { importedPoolNames, openPool, type Pool } from '../storage/index.ts';
+import { systemPool } from '../storage/system.ts';
+import type { Pool } from '../storage/index.ts';
+
+export { systemPool };
 import { ZonixError } from '../common/errors.ts';
 import { ImgadmError } from './errors.ts';
 import { autoDecompress, decompress, verifying } from './file.ts';
@@ -17,15 +20,6 @@ import { ImageStore, type ImageContent } from './store.ts';
 import { importDocker, isDockerReference } from './docker.ts';
 
 /** The pool imgadm and vmadm work on by default: the system pool (`zones`), else the first imported. */
-export function systemPool(name?: string): Pool {
-  const names = importedPoolNames();
-  const sys = systemPoolName();
-  const pick = name ?? (names.includes(sys) ? sys : names[0]);
-  if (pick === undefined)
-    throw new ZonixError('ENOPOOL', 'no pool is imported (run `zonix boot` or `zpool import`)');
-  return openPool(pick);
-}
-
 export function storeFor(poolName?: string): ImageStore {
   return new ImageStore(systemPool(poolName));
 }

@@ -3,11 +3,21 @@
  * captured, and failures raised as typed errors carrying the command, exit code and stderr.
  * @module
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+
+// child_process is loaded by the first command run, not by every tool that starts.
+let childProcess: typeof import('node:child_process') | undefined;
+const spawn: typeof import('node:child_process').spawn = ((
+  ...args: Parameters<typeof import('node:child_process').spawn>
+) =>
+  (childProcess ??= createRequire(import.meta.url)(
+    'node:child_process',
+  ) as typeof import('node:child_process')).spawn(...args)) as typeof import('node:child_process').spawn;
 import { ZonixError } from '../common/errors.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;

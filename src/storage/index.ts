@@ -26,4 +26,5 @@ export { datasetNameProblem, poolNameProblem, parseName } from './names.ts';
 export { niceNum, parseSize } from './units.ts';
 export { PROPS, resolveProp, columnOf, formatValue, isRightAligned, allPropsFor } from './props.ts';
 export { DocStore } from './docs.ts';
+export { systemPool } from './system.ts';
 export { clonesOf, childrenOf, descendantsOf, entityOf } from './tree.ts';

@@ -4,7 +4,12 @@
  * CRC-32 of the payload and its length. A truncated or corrupted stream is caught before anything is committed.
  * @module
  */
-import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
+
+// zlib is loaded when a stream is made, not by every tool that opens a pool.
+let zlib: typeof import('node:zlib') | undefined;
+const crc32 = (data: Uint8Array, value: number): number =>
+  (zlib ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).crc32(data, value);
 import { Readable, Writable } from 'node:stream';
 import { ZfsError } from './errors.ts';
 
@@ -21,8 +26,11 @@ export interface StreamHeader {
   snapshot: string;
   snapshotGuid: string;
   snapshotCreation: number;
-  /** For incremental streams: the snapshot the receiver must already have. */
-  from?: { snapshot: string; guid: string };
+  /**
+   * For incremental streams: the snapshot the receiver must already have. `clone`: it is the snapshot
+   * the sent dataset was cloned from (a receive into a new dataset makes a clone of it).
+   */
+  from?: { snapshot: string; guid: string; clone?: boolean };
   /** The dataset's locally set properties, and the snapshot's user properties. */
   props: Record<string, string>;
   snapshotProps: Record<string, string>;

@@ -4,12 +4,12 @@
  * The CLI and the API are thin over this.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { importedPoolNames } from '../storage/index.ts';
 import { OciRuntime } from '../zones/index.ts';
 import type { Pool } from '../storage/index.ts';
-import { getBrand, prepareCreate } from './schema/index.ts';
+import type { PoolMeta } from '../storage/meta.ts';
+import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { liveState, signalName, startZone, stopZone } from './zone.ts';
@@ -35,22 +35,23 @@ export class VmCore {
     this.store = new VmStore(pool);
   }
 
-  private record(uuid: string): VmRecord {
-    const vm = this.store.uuids().includes(uuid) ? this.store.read(uuid) : undefined;
+  private record(uuid: string, meta: PoolMeta = this.pool.meta()): VmRecord {
+    const vm = this.store.phaseOf(uuid, meta) === 'ready' ? this.store.read(uuid, meta) : undefined;
     if (!vm) throw vmNotFound(uuid);
     return vm;
   }
 
   /** The VM as `vmadm get` shows it: the stored manifest with its live state and where it lives. */
   async get(uuid: string): Promise<VmRecord> {
-    return this.present(this.record(uuid));
+    const meta = this.pool.meta();
+    return this.present(this.record(uuid, meta), meta);
   }
 
-  private async present(vm: VmRecord): Promise<VmRecord> {
+  private async present(vm: VmRecord, meta: PoolMeta = this.pool.meta()): Promise<VmRecord> {
     const live = await liveState(this.runtime, vm.uuid);
     const out: VmRecord = {
       ...vm,
-      zonepath: this.store.zonepath(vm.uuid),
+      zonepath: this.store.zonepath(vm.uuid, meta),
       zfs_filesystem: this.store.dataset(vm.uuid),
       zpool: this.pool.name,
       state: live.state,
@@ -69,9 +70,10 @@ export class VmCore {
   async list(): Promise<VmRecord[]> {
     await this.store.reconcile();
     const out: VmRecord[] = [];
-    for (const uuid of this.store.uuids()) {
-      const vm = this.store.read(uuid);
-      if (vm) out.push(await this.present(vm));
+    const meta = this.pool.meta();
+    for (const uuid of this.store.uuids(meta)) {
+      const vm = this.store.read(uuid, meta);
+      if (vm) out.push(await this.present(vm, meta));
     }
     return out;
   }
@@ -89,11 +91,13 @@ export class VmCore {
       input !== null && typeof input === 'object' && !('zpool' in input)
         ? { ...input, zpool: this.pool.name }
         : input;
+    // Validation is loaded when a VM is made, not by every command that reads VMs.
+    const { prepareCreate } = await import('./schema/normalize.ts');
     const { payload, warnings } = prepareCreate(withPool, {
       ...(images ? { imageLookup: (u: string) => images.lookup(u) } : {}),
       zpools: importedPoolNames(),
     });
-    const uuid = typeof payload.uuid === 'string' ? payload.uuid : randomUUID();
+    const uuid = typeof payload.uuid === 'string' ? payload.uuid : globalThis.crypto.randomUUID();
     if (this.store.exists(uuid)) throw new VmError('EEXIST', `VM with UUID ${uuid} already exists`);
     const brand = getBrand(payload.brand)!;
     const lock = await lockVm(uuid, 'create');

@@ -12,6 +12,7 @@ import { writeFileAtomicSync } from '../common/fs-atomic.ts';
 import { acquireLock, processStartTime, type FileLock } from '../common/lock.ts';
 import { runPath } from '../platform/paths.ts';
 import type { Pool } from '../storage/index.ts';
+import type { PoolMeta } from '../storage/meta.ts';
 
 /** On the VM's dataset: `creating`, `ready` or `deleting`. */
 export const VM_PROP = 'com.zonix:vm';
@@ -47,20 +48,23 @@ export class VmStore {
   }
 
   /** The zonepath: where the VM's dataset is reachable on the host. */
-  zonepath(uuid: string): string {
+  zonepath(uuid: string, meta: PoolMeta = this.pool.meta()): string {
     const ds = this.dataset(uuid);
-    return this.pool.mountpointOf(this.pool.meta(), ds) ?? this.pool.datasetPath(ds);
+    return this.pool.mountpointOf(meta, ds) ?? this.pool.datasetPath(ds);
   }
 
-  private file(uuid: string): string {
-    return join(this.zonepath(uuid), 'config', 'vm.json');
+  private file(uuid: string, meta?: PoolMeta): string {
+    return join(this.zonepath(uuid, meta), 'config', 'vm.json');
   }
 
-  /** UUIDs of the VMs in this pool, with the phase each is in. */
-  phases(): Map<string, VmPhase> {
+  /**
+   * UUIDs of the VMs in this pool, with the phase each is in. Commands that look at many VMs read the
+   * pool's metadata once and pass it along (`meta`).
+   */
+  phases(meta: PoolMeta = this.pool.meta()): Map<string, VmPhase> {
     const out = new Map<string, VmPhase>();
     const prefix = `${this.pool.name}/`;
-    for (const [name, ds] of Object.entries(this.pool.meta().datasets)) {
+    for (const [name, ds] of Object.entries(meta.datasets)) {
       const phase = ds.props[VM_PROP] as VmPhase | undefined;
       if (!phase || !name.startsWith(prefix)) continue;
       const uuid = name.slice(prefix.length);
@@ -69,18 +73,24 @@ export class VmStore {
     return out;
   }
 
+  /** One VM's phase, undefined if there is no such VM. */
+  phaseOf(uuid: string, meta: PoolMeta = this.pool.meta()): VmPhase | undefined {
+    if (!UUID.test(uuid)) return undefined;
+    return meta.datasets[this.dataset(uuid)]?.props[VM_PROP] as VmPhase | undefined;
+  }
+
   /** Complete VMs' UUIDs. */
-  uuids(): string[] {
-    return [...this.phases()].filter(([, p]) => p === 'ready').map(([u]) => u);
+  uuids(meta?: PoolMeta): string[] {
+    return [...this.phases(meta)].filter(([, p]) => p === 'ready').map(([u]) => u);
   }
 
   exists(uuid: string): boolean {
     return this.phases().has(uuid);
   }
 
-  read(uuid: string): VmRecord | undefined {
+  read(uuid: string, meta?: PoolMeta): VmRecord | undefined {
     try {
-      return JSON.parse(readFileSync(this.file(uuid), 'utf8')) as VmRecord;
+      return JSON.parse(readFileSync(this.file(uuid, meta), 'utf8')) as VmRecord;
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
       throw err;

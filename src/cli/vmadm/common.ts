@@ -6,22 +6,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { UsageError, ZonixError } from '../../common/errors.ts';
-import { ImageStore, systemPool } from '../../images/index.ts';
+import { systemPool } from '../../storage/system.ts';
 import { VmCore } from '../../vm/core.ts';
 
-export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific arguments]
-
-    create [-f <filename>]
-    delete <uuid>
-    get <uuid>
-    kill [-s SIGNAL|-SIGNAL] <uuid>
-    list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
-    lookup [-j|-1] [-o field,...] [field=value ...]
-    start <uuid>
-    stop <uuid> [-F] [-t timeout]
-    validate create [-f <filename>]
-    validate update <brand> [-f <filename>]
-`;
+export { USAGE } from './usage.ts';
+import { USAGE } from './usage.ts';
 
 export interface Io {
   stdout: Writable;
@@ -38,7 +27,14 @@ export function uuidArg(rest: string[], cmd: string): string {
   return u;
 }
 
+/** The VM core of the named pool, or of the system pool. */
 export function core(poolName?: string): VmCore {
+  return new VmCore(systemPool(poolName));
+}
+
+/** The same, able to create VMs: it knows the pool's installed images (loaded only when needed). */
+export async function coreWithImages(poolName?: string): Promise<VmCore> {
+  const { ImageStore } = await import('../../images/store.ts');
   const pool = systemPool(poolName);
   return new VmCore(pool, undefined, new ImageStore(pool).catalogue());
 }

@@ -4,9 +4,8 @@
  */
 import { UsageError, ZonixError } from '../../common/errors.ts';
 import { isImported } from '../../storage/index.ts';
-import { formatValidateResult, validatePayload } from '../../vm/schema/index.ts';
 import { getopt, has, last } from '../getopt.ts';
-import { core, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
+import { core, coreWithImages, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
 
 /** Run `cmd` if it is a lifecycle command; undefined when it is not one of them. */
 export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<number | undefined> {
@@ -15,9 +14,9 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const p = getopt(rest, 'f:', USAGE);
       const payload = readPayload(last(p, 'f'), io, 'create');
       const zpool = (payload as { zpool?: unknown } | null)?.zpool;
-      const { uuid } = await core(typeof zpool === 'string' && isImported(zpool) ? zpool : undefined).create(
-        payload,
-      );
+      const { uuid } = await (
+        await coreWithImages(typeof zpool === 'string' && isImported(zpool) ? zpool : undefined)
+      ).create(payload);
       say(io, `Successfully created VM ${uuid}`);
       return 0;
     }
@@ -30,6 +29,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const p = getopt(more, 'f:', USAGE);
       const payload = readPayload(last(p, 'f'), io, 'validate');
       const b = action === 'create' ? (payload as { brand?: unknown }).brand : brand;
+      const { formatValidateResult, validatePayload } = await import('../../vm/schema/validate.ts');
       const result = validatePayload(payload, action, typeof b === 'string' ? b : undefined);
       const out = formatValidateResult(result, action, typeof b === 'string' ? b : undefined);
       io.stderr.write(out.message.endsWith('\n') ? out.message : `${out.message}\n`);

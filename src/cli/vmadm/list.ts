@@ -12,7 +12,7 @@ import {
   sortVms,
   type ListField,
 } from '../../vm/list.ts';
-import { isFilterKey, listFieldFor, listValue } from '../../vm/schema/index.ts';
+import { isFilterKey, listFieldFor, listValue } from '../../vm/schema/list.ts';
 import { getopt, has, last } from '../getopt.ts';
 import { core, USAGE, type Io } from './common.ts';
 

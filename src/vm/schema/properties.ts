@@ -8,7 +8,6 @@
  * (LIST_FIELDS), as summarised in shared/reference/smartos.md §1.3 and §2.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { ALL, BRAND_NAMES, HVM, OS, brandsWhere } from './brands.ts';
 import { col, derived, except, p, perBrand, ro, value } from './define.ts';
 import {
@@ -39,7 +38,7 @@ const sameAsMaxPhys = derived('= max_physical_memory', ({ payload }) => num(payl
 const settable: Record<string, PropertySpec> = {
   // Identity
   uuid: p('uuid', ALL, 'no', 'VM UUID (lower case); must not exist yet', {
-    default: derived('a new random (v4) UUID', () => randomUUID()),
+    default: derived('a new random (v4) UUID', () => globalThis.crypto.randomUUID()),
     list: col('UUID', 36),
   }),
   alias: p('string', ALL, 'yes', 'Free-form name; null or "" removes it', { list: col('ALIAS', 10) }),

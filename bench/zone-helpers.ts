@@ -1,0 +1,57 @@
+/**
+ * What the zone benchmarks share: their cgroups (removed at the end, and checked for leftovers),
+ * processes left behind, and the memory of a process.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The parent's folder in each hierarchy (cgroup v1: one per controller; v2: the one). */
+async function cgroupDirs(parent: string): Promise<string[]> {
+  const dirs = [join(CGROUP_ROOT, parent)];
+  for (const c of await readdir(CGROUP_ROOT).catch(() => [] as string[]))
+    dirs.push(join(CGROUP_ROOT, c, parent));
+  return dirs.filter((d) => existsSync(d));
+}
+
+/** rmdir the parent's cgroups, children first; what is left is returned. */
+export async function removeCgroups(parent: string): Promise<string[]> {
+  for (const dir of await cgroupDirs(parent)) {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
+      if (e.isDirectory()) await rmdir(join(dir, e.name)).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
+  }
+  return cgroupDirs(parent);
+}
+
+/** Processes whose command line mentions `text` (conmon or runc left behind). */
+export async function processesMentioning(text: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(text)) out.push(`${pid} ${cmd.replaceAll('\0', ' ').trim()}`);
+  }
+  return out;
+}
+
+/** Proportional set size of a process, KiB (shared pages split between their users). */
+export async function pss(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+}
+
+/** Memory charged to a cgroup (v1 memory controller, or v2), bytes. */
+export async function cgroupMemory(path: string): Promise<number> {
+  for (const f of [
+    join(CGROUP_ROOT, 'memory', path, 'memory.usage_in_bytes'),
+    join(CGROUP_ROOT, path, 'memory.current'),
+  ]) {
+    const text = await readFile(f, 'utf8').catch(() => undefined);
+    if (text !== undefined) return Number(text.trim());
+  }
+  throw new Error(`no memory accounting for cgroup ${path}`);
+}
