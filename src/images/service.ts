@@ -6,12 +6,10 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { systemPoolName } from '../platform/paths.ts';
 import { systemPool } from '../storage/system.ts';
 import type { Pool } from '../storage/index.ts';
 
 export { systemPool };
-import { ZonixError } from '../common/errors.ts';
 import { ImgadmError } from './errors.ts';
 import { autoDecompress, decompress, verifying } from './file.ts';
 import { checkManifest, describeImage, UUID_RE, type Compression, type ImageManifest } from './manifest.ts';
