@@ -3,7 +3,8 @@
  * state. Tests point them elsewhere with ZONIX_CONFIG_DIR and ZONIX_RUN_DIR.
  * @module
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /** Host configuration and the pool cache (/etc/zonix). */
 export function configDir(): string {
@@ -31,6 +32,19 @@ export function configPath(...parts: string[]): string {
 /** The cgroup every zone's cgroup sits under (absolute, so zones never nest under the caller's). */
 export function cgroupParent(): string {
   return process.env.ZONIX_CGROUP_PARENT ?? 'zonix';
+}
+
+/** Where Zonix itself is installed: the folder with its package.json (from src/ or from dist/). */
+export function platformRoot(): string {
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no Zonix installation above ${import.meta.dirname}`);
+  }
+}
+
+/** The platform's own tools, mounted read-only at /native in every zone. */
+export function nativeDir(): string {
+  return process.env.ZONIX_NATIVE_DIR ?? join(platformRoot(), 'native');
 }
 
 /** The system pool: where VMs and images go by default (`zones`, as on SmartOS). */

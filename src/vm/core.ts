@@ -62,7 +62,11 @@ export class VmCore {
       delete out.pid;
       delete out.boot_timestamp;
     }
-    if (live.exit_status !== undefined && live.state !== 'running') out.exit_status = live.exit_status;
+    // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
+    if (live.exit_status !== undefined && live.state !== 'running') {
+      out.exit_status = live.exit_status;
+      out.exit_timestamp = live.exit_timestamp;
+    }
     return out;
   }
 
@@ -153,22 +157,53 @@ export class VmCore {
       const live = await liveState(this.runtime, uuid);
       if (live.state !== 'running') throw notRunning(uuid, live.state);
       this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-      await stopZone(this.runtime, uuid, { ...opts, haltSignal: getBrand(vm.brand)?.haltSignal ?? 'TERM' });
-      const after = this.store.read(uuid)!;
-      // conmon records init's status right after reaping it: give it a moment.
-      let exit = await this.runtime.exitStatus(uuid);
-      for (let i = 0; exit === undefined && i < 100; i++) {
-        await sleep(5);
-        exit = await this.runtime.exitStatus(uuid);
-      }
-      this.store.write({
-        ...after,
-        ...(exit !== undefined ? { exit_status: exit } : {}),
-        exit_timestamp: new Date().toISOString(),
-      });
+      await this.halt(vm, opts);
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * Reboot: halt the zone as `stop` does (the brand's own way, or at once with `force`) and boot it
+   * again; `autoboot` is left as it is.
+   */
+  async reboot(uuid: string, opts: { force?: boolean } = {}): Promise<void> {
+    const lock = await lockVm(uuid, 'reboot');
+    try {
+      const vm = this.record(uuid);
+      const live = await liveState(this.runtime, uuid);
+      if (live.state !== 'running')
+        throw new VmError('EINVAL', `Cannot reboot vm from state "${live.state}", must be "running"`);
+      await this.halt(vm, opts);
+      const after = this.store.read(uuid)!;
+      await startZone(this.runtime, after, this.store.zonepath(uuid));
+      const now = new Date().toISOString();
+      this.store.write({ ...after, boot_timestamp: now, last_modified: now });
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Halt the running zone (holding the VM's lock) and record how init ended. */
+  private async halt(vm: VmRecord, opts: { force?: boolean; timeoutMs?: number }): Promise<void> {
+    const brand = getBrand(vm.brand);
+    await stopZone(this.runtime, vm.uuid, {
+      ...opts,
+      haltSignal: brand?.haltSignal ?? 'TERM',
+      ...(brand?.haltCommand ? { haltCommand: brand.haltCommand } : {}),
+    });
+    const after = this.store.read(vm.uuid)!;
+    // conmon records init's status right after reaping it: give it a moment.
+    let exit = await this.runtime.exitRecord(vm.uuid);
+    for (let i = 0; exit === undefined && i < 100; i++) {
+      await sleep(5);
+      exit = await this.runtime.exitRecord(vm.uuid);
+    }
+    this.store.write({
+      ...after,
+      ...(exit !== undefined ? { exit_status: exit.status } : {}),
+      exit_timestamp: (exit?.time ?? new Date()).toISOString(),
+    });
   }
 
   async kill(uuid: string, signal = 'TERM'): Promise<void> {

@@ -4,11 +4,13 @@
  * zone), and its live state read from the runtime and the monitor's exit record.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cgroupParent } from '../platform/paths.ts';
+import { run } from '../platform/exec.ts';
+import { cgroupParent, nativeDir } from '../platform/paths.ts';
 import { buildOciSpec, OciRuntime, type ZoneMount, type ZoneSpec } from '../zones/index.ts';
 import type { VmRecord } from './store.ts';
 
@@ -35,6 +37,8 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
   const swapBytes = mib(vm.max_swap);
   const cpuShares = num(vm.cpu_shares);
   const pids = num(vm.max_lwps);
+  const lockedBytes = mib(vm.max_locked_memory);
+  const native = nativeDir();
   return {
     id: vm.uuid,
     rootfs: join(zonepath, 'root'),
@@ -46,7 +50,9 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
       ...(cpuCap ? { cpuCap } : {}),
       ...(cpuShares !== undefined ? { cpuShares } : {}),
       ...(pids !== undefined ? { pids } : {}),
+      ...(lockedBytes !== undefined ? { lockedBytes } : {}),
     },
+    native: existsSync(native) ? [{ source: native, target: '/native', readonly: true }] : [],
     tmpfsBytes: mib(vm.tmpfs) ?? 0,
     mounts,
   };
@@ -69,6 +75,7 @@ export interface LiveState {
   zone_state: 'running' | 'installed';
   pid?: number;
   exit_status?: number;
+  exit_timestamp?: string;
 }
 
 /** What the runtime says about the VM's zone now. */
@@ -76,8 +83,12 @@ export async function liveState(runtime: OciRuntime, uuid: string): Promise<Live
   const st = runtime.stateSync(uuid);
   if (st?.status === 'running' || st?.status === 'created' || st?.status === 'paused')
     return { state: 'running', zone_state: 'running', pid: st.pid };
-  const exit = await runtime.exitStatus(uuid);
-  return { state: 'stopped', zone_state: 'installed', ...(exit !== undefined ? { exit_status: exit } : {}) };
+  const exit = await runtime.exitRecord(uuid);
+  return {
+    state: 'stopped',
+    zone_state: 'installed',
+    ...(exit ? { exit_status: exit.status, exit_timestamp: exit.time.toISOString() } : {}),
+  };
 }
 
 export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: string): Promise<number> {
@@ -96,7 +107,7 @@ export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: str
 export async function stopZone(
   runtime: OciRuntime,
   uuid: string,
-  opts: { force?: boolean; timeoutMs?: number; haltSignal?: string } = {},
+  opts: { force?: boolean; timeoutMs?: number; haltSignal?: string; haltCommand?: readonly string[] } = {},
 ): Promise<void> {
   const gone = () => {
     const now = runtime.stateSync(uuid);
@@ -104,7 +115,8 @@ export async function stopZone(
   };
   if (gone()) return;
   if (!opts.force) {
-    runtime.signalInit(uuid, signalName(opts.haltSignal ?? 'TERM'));
+    if (!(await runHalt(runtime, uuid, opts.haltCommand)))
+      runtime.signalInit(uuid, signalName(opts.haltSignal ?? 'TERM'));
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (gone()) return;
@@ -116,6 +128,26 @@ export async function stopZone(
   for (let i = 0; i < 1000 && !gone(); i++) await sleep(i < 50 ? 2 : 20);
   // Whatever escaped (a process that joined the cgroup from outside) goes through the runtime.
   if (!gone()) await runtime.kill(uuid, 'KILL', true).catch(() => undefined);
+}
+
+/**
+ * Start the brand's halt (or reboot) command in the zone, detached, when the zone has it; false when it
+ * has not, or it could not be started.
+ */
+export async function runHalt(
+  runtime: OciRuntime,
+  uuid: string,
+  command: readonly string[] | undefined,
+): Promise<boolean> {
+  const st = runtime.stateSync(uuid);
+  if (!command?.length || st?.status !== 'running') return false;
+  if (!existsSync(join('/proc', String(st.pid), 'root', command[0]!))) return false;
+  try {
+    await run(runtime.info.path, runtime.execArgv(uuid, [...command], { detach: true }), { timeoutMs: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `TERM`, `SIGTERM` or `15` as Node's signal name or number. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, ZonixError } from '../common/errors.ts';
@@ -237,15 +237,28 @@ export class OciRuntime {
 
   /** The exit status conmon recorded when init ended, if it has. */
   async exitStatus(id: string): Promise<number | undefined> {
-    const text = await readFile(join(zoneDir(id), 'exit', id), 'utf8').catch(() => undefined);
-    return text === undefined || text.trim() === '' ? undefined : Number(text.trim());
+    return (await this.exitRecord(id))?.status;
+  }
+
+  /** init's exit status and when conmon recorded it (the file's time), if init has ended. */
+  async exitRecord(id: string): Promise<{ status: number; time: Date } | undefined> {
+    const file = join(zoneDir(id), 'exit', id);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined || text.trim() === '') return undefined;
+    const st = await stat(file).catch(() => undefined);
+    return { status: cleanHalt(Number(text.trim())), time: st?.mtime ?? new Date() };
   }
 
   /** argv to run a command in the zone (zlogin): the runtime's exec, with a terminal when asked. */
-  execArgv(id: string, args: string[], opts: { tty?: boolean; env?: string[]; cwd?: string } = {}): string[] {
+  execArgv(
+    id: string,
+    args: string[],
+    opts: { tty?: boolean; env?: string[]; cwd?: string; detach?: boolean } = {},
+  ): string[] {
     return this.args(
       'exec',
       ...(opts.tty ? ['-t'] : []),
+      ...(opts.detach ? ['-d'] : []),
       ...(opts.env ?? []).flatMap((e) => ['-e', e]),
       ...(opts.cwd ? ['--cwd', opts.cwd] : []),
       id,
@@ -261,6 +274,16 @@ export class OciRuntime {
 async function monitorAlive(pid: number): Promise<boolean> {
   const st = procStat(pid);
   return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+}
+
+/**
+ * A zone that halts or reboots itself calls reboot(2) in its PID namespace; the kernel then ends its
+ * init as if by SIGINT (halt) or SIGHUP (restart), which conmon records as 130 or 129. Nothing else
+ * can end a namespace's init with those signals (it only receives signals it handles, besides
+ * SIGKILL), so they mean a clean halt: status 0, as SmartOS records it.
+ */
+export function cleanHalt(status: number): number {
+  return status === 128 + 2 || status === 128 + 1 ? 0 : status;
 }
 
 /** A process's state letter and start time (field 22), from /proc; undefined when it is gone. */

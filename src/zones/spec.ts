@@ -17,6 +17,8 @@ export interface ZoneResources {
   cpuShares?: number;
   /** max_lwps. */
   pids?: number;
+  /** max_locked_memory, bytes (RLIMIT_MEMLOCK). */
+  lockedBytes?: number;
 }
 
 export interface ZoneMount {
@@ -63,6 +65,8 @@ export const ZONE_CAPABILITIES = [
   'CAP_SYS_CHROOT',
   'CAP_KILL',
   'CAP_AUDIT_WRITE',
+  // reboot(2) in a PID namespace only ends that namespace's init: a zone may halt itself.
+  'CAP_SYS_BOOT',
 ];
 
 /** System calls a zone may never make, whatever its capabilities. */
@@ -114,7 +118,10 @@ export const DENIED_SYSCALLS = [
 ];
 
 /** The caller's hard limit for a resource (a zone never asks for more). */
-export function hardLimit(name: 'Max open files' | 'Max processes', limitsText?: string): number | undefined {
+export function hardLimit(
+  name: 'Max open files' | 'Max processes' | 'Max locked memory',
+  limitsText?: string,
+): number | undefined {
   const text = limitsText ?? readFileSync('/proc/self/limits', 'utf8');
   const line = text.split('\n').find((l) => l.startsWith(name));
   const hard = line?.slice(26).trim().split(/\s+/)[1];
@@ -125,9 +132,17 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 export function buildOciSpec(
   z: ZoneSpec,
-  limits = { nofile: hardLimit('Max open files'), nproc: hardLimit('Max processes') },
+  limits: { nofile?: number; nproc?: number; memlock?: number } = {
+    nofile: hardLimit('Max open files'),
+    nproc: hardLimit('Max processes'),
+    memlock: hardLimit('Max locked memory'),
+  },
 ) {
   const nofile = Math.min(limits.nofile ?? 65536, 65536);
+  const memlock =
+    z.resources?.lockedBytes === undefined
+      ? undefined
+      : Math.min(z.resources.lockedBytes, limits.memlock ?? Number.MAX_SAFE_INTEGER);
   const r = z.resources ?? {};
   const mounts: Record<string, unknown>[] = [
     { destination: '/proc', type: 'proc', source: 'proc' },
@@ -203,7 +218,10 @@ export function buildOciSpec(
         effective: ZONE_CAPABILITIES,
         permitted: ZONE_CAPABILITIES,
       },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      rlimits: [
+        { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile },
+        ...(memlock !== undefined ? [{ type: 'RLIMIT_MEMLOCK', hard: memlock, soft: memlock }] : []),
+      ],
       noNewPrivileges: false,
     },
     root: { path: z.rootfs, readonly: false },

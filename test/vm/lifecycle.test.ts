@@ -80,10 +80,13 @@ describe('VM store and zone lifecycle', { skip, timeout: 120_000 }, () => {
     );
     assert.equal(exec.stdout.trim(), '50');
     await zone.stopZone(runtime, uuid, { haltSignal: 'USR2', timeoutMs: 10_000 });
-    assert.deepEqual(await zone.liveState(runtime, uuid), {
+    const live = await zone.liveState(runtime, uuid);
+    assert.ok(Date.now() - Date.parse(live.exit_timestamp ?? '') < 60_000, live.exit_timestamp);
+    assert.deepEqual(live, {
       state: 'stopped',
       zone_state: 'installed',
       exit_status: 0,
+      exit_timestamp: live.exit_timestamp,
     });
     // A stopped zone starts again.
     await zone.startZone(runtime, vm, store.zonepath(uuid));

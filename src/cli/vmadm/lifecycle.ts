@@ -4,6 +4,7 @@
  */
 import { UsageError, ZonixError } from '../../common/errors.ts';
 import { isImported } from '../../storage/index.ts';
+import { VmError } from '../../vm/errors.ts';
 import { getopt, has, last } from '../getopt.ts';
 import { core, coreWithImages, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
 
@@ -66,6 +67,28 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       if (await idempotent(io, () => core().stop(uuid, { force: has(p, 'F') })))
         say(io, `Successfully completed stop for VM ${uuid}`);
       return 0;
+    }
+    case 'reboot': {
+      const operands = rest.filter((a) => !a.startsWith('-'));
+      const p = getopt(
+        rest.filter((a) => a.startsWith('-')),
+        'F',
+        USAGE,
+      );
+      const uuid = uuidArg(operands, cmd);
+      if (await idempotent(io, () => core().reboot(uuid, { force: has(p, 'F') })))
+        say(io, `Successfully completed reboot for VM ${uuid}`);
+      return 0;
+    }
+    case 'info': {
+      const uuid = uuidArg(rest, cmd);
+      const vm = await core().get(uuid);
+      // info talks to the hypervisor of HVM guests (QMP); zones have none.
+      throw new VmError(
+        'ENOTSUP',
+        `Unable to get VM info for VM ${uuid}: info is not supported for ${String(vm.brand)} VMs` +
+          (vm.brand === 'kvm' || vm.brand === 'bhyve' ? ' that are not running' : ''),
+      );
     }
     case 'kill': {
       let signal = 'SIGTERM';

@@ -35,6 +35,12 @@ export interface BrandInfo {
   readonly limitPriv: readonly string[];
   /** The signal that asks the brand's init to halt (busybox init powers off on USR2). */
   readonly haltSignal: string;
+  /**
+   * Run in the zone to halt or reboot it, when the zone has it (lx: the distribution's shutdown, as
+   * SmartOS does); otherwise the halt signal is sent to init.
+   */
+  readonly haltCommand?: readonly string[];
+  readonly rebootCommand?: readonly string[];
 }
 
 const OS_LIMIT_PRIV = ['default'];
@@ -76,6 +82,8 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     requiresKernelVersion: true,
     interfacePrefix: 'eth',
     haltSignal: 'TERM',
+    haltCommand: ['/sbin/shutdown', '-h', 'now'],
+    rebootCommand: ['/sbin/shutdown', '-r', 'now'],
   },
   kvm: {
     name: 'kvm',
