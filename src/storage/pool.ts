@@ -9,7 +9,7 @@
 import { closeSync, existsSync, openSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
 import { isErrno } from '../common/errors.ts';
 import { run } from '../platform/exec.ts';
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { acquireLock, type FileLock } from '../common/lock.ts';
@@ -75,6 +75,8 @@ interface ReplaceIntent {
   fresh: string;
   old: string;
   children: string[];
+  /** Plain files or folders of the old body that move into the new one (see `rebase`). */
+  keep?: string[];
 }
 
 export interface CreateOptions {
@@ -682,12 +684,39 @@ export class Pool {
   }
 
   /**
+   * Give a dataset a new body: a writable copy of `snapName` (a snapshot of any dataset of the pool),
+   * keeping its child datasets and the listed paths of its old body (a VM's `config/`); its origin
+   * becomes that snapshot. `vmadm reprovision` puts a VM on a new image this way. Crash-safe as
+   * rollback is: the swap is recorded and finished by whoever takes the pool next.
+   */
+  async rebase(name: string, snapName: string, keep: string[] = []): Promise<void> {
+    await this.tx({ action: 'rebase', name }, async (meta, t) => {
+      const src = entityOf(meta, snapName);
+      if (!src.snap) throw cannot('EINVAL', 'rebase', name, 'not a snapshot');
+      const ds = entityOf(meta, name).ds;
+      if (ds.type !== src.ds.type) throw cannot('EINVAL', 'rebase', name, 'snapshot of another type');
+      await this.unmountDataset(meta, name, 'rebase');
+      await this.replaceBody(meta, t, name, snapshotPath(src.ds, src.snap), keep);
+      ds.origin = src.snap.guid;
+      for (const k of ['compression', 'readonly']) await this.enforce(meta, name, k);
+      t.commit();
+      await this.mountDataset(meta, name);
+    });
+  }
+
+  /**
    * Replace a dataset's body with a writable copy of a snapshot, keeping its child datasets:
    * build the new body, move the old aside, move the children across, swap, drop the old. Each step
    * is recorded so that `reconcile` can finish it.
    */
   /** @internal */
-  async replaceBody(meta: PoolMeta, t: Tx, name: string, fromRel: string): Promise<void> {
+  async replaceBody(
+    meta: PoolMeta,
+    t: Tx,
+    name: string,
+    fromRel: string,
+    keep: string[] = [],
+  ): Promise<void> {
     const ds = meta.datasets[name]!;
     const id = newGuid();
     const r: ReplaceIntent = {
@@ -695,6 +724,7 @@ export class Pool {
       fresh: join(TMP, `fresh-${id}`),
       old: join(TMP, `old-${id}`),
       children: childrenOf(meta, name).map((c) => c.slice(name.length + 1)),
+      ...(keep.length ? { keep } : {}),
     };
     await mkdir(this.abs(TMP), { recursive: true });
     await this.driver.snapshotBody(this.abs(fromRel), this.abs(r.fresh), { readonly: false, exclude: [] });
@@ -724,6 +754,15 @@ export class Pool {
       if (existsSync(to)) await rm(to, { recursive: true, force: true });
       await mkdir(dirname(to), { recursive: true });
       await rename(from, to);
+    }
+    // Kept paths are copied (a rename cannot cross btrfs subvolumes); the old body stays until the swap.
+    for (const k of r.keep ?? []) {
+      const from = join(old, k);
+      if (!existsSync(from)) continue;
+      const to = join(fresh, k);
+      await rm(to, { recursive: true, force: true });
+      await mkdir(dirname(to), { recursive: true });
+      await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     }
     await rename(fresh, this.abs(r.path));
     if (existsSync(old)) await this.removeBody(r.old);

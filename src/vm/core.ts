@@ -70,9 +70,14 @@ export class VmCore {
     return out;
   }
 
+  /** Finish what a killed command left: half-made or half-deleted VMs go, their zones first. */
+  private async reconcile(): Promise<void> {
+    await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }));
+  }
+
   /** Every complete VM, as `get` shows them. */
   async list(): Promise<VmRecord[]> {
-    await this.store.reconcile();
+    await this.reconcile();
     const out: VmRecord[] = [];
     const meta = this.pool.meta();
     for (const uuid of this.store.uuids(meta)) {
@@ -88,7 +93,7 @@ export class VmCore {
    * Killed at any point, the half-made VM is removed by the next look (see VmStore.reconcile).
    */
   async create(input: unknown): Promise<{ uuid: string; warnings: string[] }> {
-    await this.store.reconcile();
+    await this.reconcile();
     const images = this.images;
     // The VM goes to this core's pool unless the payload names another one (the CLI picks that core).
     const withPool =
@@ -155,6 +160,12 @@ export class VmCore {
     try {
       const vm = this.record(uuid);
       const live = await liveState(this.runtime, uuid);
+      if (live.state === 'ready') {
+        // Made but never started (its start was killed): nothing runs; take the zone down.
+        this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
+        await this.runtime.delete(uuid, { force: true });
+        return;
+      }
       if (live.state !== 'running') throw notRunning(uuid, live.state);
       this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
       await this.halt(vm, opts);
@@ -213,6 +224,45 @@ export class VmCore {
       throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
     if (!this.runtime.signalInit(uuid, signalName(signal)))
       throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
+  }
+
+  /**
+   * Reprovision: put the VM on another image (`{"image_uuid": ...}`), keeping its UUID, manifest,
+   * NICs and metadata (the manifest folder moves onto the new root) and its dataset's properties. A
+   * running VM is halted first; the VM boots again if autoboot is set, as SmartOS does.
+   */
+  async reprovision(uuid: string, input: unknown): Promise<void> {
+    const fail = (msg: string, code = 'EINVAL') =>
+      new VmError(code, `Failed to reprovision VM ${uuid}: ${msg}`);
+    const lock = await lockVm(uuid, 'reprovision');
+    let boot: boolean;
+    try {
+      const vm = this.record(uuid);
+      const brand = getBrand(vm.brand);
+      const image =
+        input !== null && typeof input === 'object'
+          ? (input as { image_uuid?: unknown }).image_uuid
+          : undefined;
+      if (typeof image !== 'string') throw fail('payload is missing image_uuid');
+      if (vm.indestructible_zoneroot === true)
+        throw fail('indestructible_zoneroot is set, cannot reprovision', 'EPERM');
+      if (!brand || brand.hvm) throw fail(`reprovision is not supported for ${String(vm.brand)} VMs`);
+      const found = this.images?.lookup(image);
+      if (!found || !this.images) throw fail(`image ${image} is not installed`, 'ENOENT');
+      if (!brand.imageTypes.includes(found.type))
+        throw fail(
+          `image ${image} is of type ${found.type}, ${brand.name} VMs need ${brand.imageTypes.join(' or ')}`,
+        );
+      if ((await liveState(this.runtime, uuid)).state === 'running') await this.halt(vm, { force: true });
+      await this.runtime.delete(uuid, { force: true });
+      await this.pool.rebase(this.store.dataset(uuid), this.images.origin(image), ['config']);
+      const after = this.store.read(uuid) ?? vm;
+      this.store.write({ ...after, image_uuid: image, last_modified: new Date().toISOString() });
+      boot = after.autoboot !== false;
+    } finally {
+      lock.release();
+    }
+    if (boot) await this.start(uuid);
   }
 
   /** Delete: the zone, then the dataset with everything in it. Done halfway, the next look finishes it. */

@@ -106,11 +106,15 @@ export class VmStore {
     await this.pool.set(this.dataset(uuid), { [VM_PROP]: phase });
   }
 
-  /** Remove VMs whose create or delete died halfway (their lock holder is gone). */
-  async reconcile(): Promise<string[]> {
+  /**
+   * Remove VMs whose create or delete died halfway (their lock holder is gone); `beforeRemove` takes
+   * away what else of the VM may exist (its zone) before its dataset goes.
+   */
+  async reconcile(beforeRemove?: (uuid: string) => Promise<void>): Promise<string[]> {
     const removed: string[] = [];
     for (const [uuid, phase] of this.phases()) {
       if (phase === 'ready' || lockHeld(uuid)) continue;
+      await beforeRemove?.(uuid);
       await this.pool.destroy(this.dataset(uuid), { recursive: true });
       removed.push(uuid);
     }

@@ -71,8 +71,9 @@ export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<vo
 }
 
 export interface LiveState {
-  state: 'running' | 'stopped';
-  zone_state: 'running' | 'installed';
+  /** `ready`: the zone exists but its init has not been started (a start under way, or killed). */
+  state: 'running' | 'ready' | 'stopped';
+  zone_state: 'running' | 'ready' | 'installed';
   pid?: number;
   exit_status?: number;
   exit_timestamp?: string;
@@ -81,8 +82,9 @@ export interface LiveState {
 /** What the runtime says about the VM's zone now. */
 export async function liveState(runtime: OciRuntime, uuid: string): Promise<LiveState> {
   const st = runtime.stateSync(uuid);
-  if (st?.status === 'running' || st?.status === 'created' || st?.status === 'paused')
+  if (st?.status === 'running' || st?.status === 'paused')
     return { state: 'running', zone_state: 'running', pid: st.pid };
+  if (st?.status === 'created') return { state: 'ready', zone_state: 'ready' };
   const exit = await runtime.exitRecord(uuid);
   return {
     state: 'stopped',

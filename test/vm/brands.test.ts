@@ -17,6 +17,7 @@ import {
   chmodSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 import { hardLimit } from '../../src/zones/spec.ts';
@@ -30,6 +31,7 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
   const mnt = join(env.dir, 'zones');
   let minimal = '';
   let lxImage = '';
+  let altImage = '';
   const made: string[] = [];
   const payloadFile = (body: Record<string, unknown>) => {
     const f = join(env.dir, `${randomUUID()}.json`);
@@ -61,7 +63,6 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
     );
     chmodSync(shutdown, 0o755);
     const tarball = join(env.dir, 'lx.tar.gz');
-    const { execFileSync } = await import('node:child_process');
     execFileSync('tar', ['-C', src, '-czf', tarball, '.']);
     const data = readFileSync(tarball);
     lxImage = randomUUID();
@@ -90,6 +91,29 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
       }),
     );
     await ok('imgadm', ['install', '-P', P, '-m', manifest, '-f', tarball]);
+    // The same root as a zone-dataset image with a mark of its own, to reprovision onto.
+    writeFileSync(join(src, 'etc', 'alt-marker'), 'alt\n');
+    const altTarball = join(env.dir, 'alt.tar.gz');
+    execFileSync('tar', ['-C', src, '-czf', altTarball, '.']);
+    const alt = readFileSync(altTarball);
+    altImage = randomUUID();
+    const altManifest = join(env.dir, 'alt.json');
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, unknown>;
+    writeFileSync(
+      altManifest,
+      JSON.stringify({
+        ...m,
+        uuid: altImage,
+        name: 'alt',
+        type: 'zone-dataset',
+        os: 'other',
+        requirements: {},
+        files: [
+          { sha1: createHash('sha1').update(alt).digest('hex'), size: alt.length, compression: 'gzip' },
+        ],
+      }),
+    );
+    await ok('imgadm', ['install', '-P', P, '-m', altManifest, '-f', altTarball]);
     await ok('zfs', ['destroy', `${P}/lxsrc`]);
   });
 
@@ -151,6 +175,42 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
     assert.match(r3.stderr, /^Unable to get VM info for VM /);
   });
 
+  it('reprovisions onto another image, keeping the VM and its manifest', async () => {
+    const uuid = await create({
+      brand: 'joyent-minimal',
+      image_uuid: minimal,
+      alias: 'rp',
+      quota: 3,
+      customer_metadata: { role: 'web' },
+    });
+    await ok('zlogin', [uuid, 'sh', '-c', 'echo old > /root/old-file']);
+    let r = await cli('vmadm', ['reprovision', uuid, '-f', payloadFile({ image_uuid: lxImage })]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(`^Failed to reprovision VM ${uuid}: image ${lxImage} is of type lx-dataset`),
+    );
+    r = await cli('vmadm', ['reprovision', uuid, '-f', payloadFile({})]);
+    assert.deepEqual(
+      [r.code, r.stderr],
+      [1, `Failed to reprovision VM ${uuid}: payload is missing image_uuid\n`],
+    );
+    r = await cli('vmadm', ['reprovision', uuid, '-f', payloadFile({ image_uuid: altImage })]);
+    assert.deepEqual([r.code, r.stderr], [0, `Successfully reprovisioned VM ${uuid}\n`]);
+    const vm = await get(uuid);
+    assert.equal(vm.image_uuid, altImage);
+    assert.equal(vm.alias, 'rp');
+    assert.deepEqual(vm.customer_metadata, { role: 'web' });
+    assert.equal(vm.state, 'running');
+    assert.equal(await ok('zlogin', [uuid, 'cat', '/etc/alt-marker']), 'alt\n');
+    assert.notEqual((await cli('zlogin', [uuid, 'cat', '/root/old-file'])).code, 0);
+    assert.equal(
+      await ok('zfs', ['get', '-H', '-o', 'value', 'origin', `${P}/${uuid}`]),
+      `${P}/${altImage}@final\n`,
+    );
+    assert.equal(await ok('zfs', ['get', '-H', '-o', 'value', 'quota', `${P}/${uuid}`]), '3G\n');
+  });
+
   it("records init's end when it ends on its own; reboot(2) in a zone ends only that zone", async () => {
     const uuid = made[1]!;
     const { pid } = await get(uuid);
@@ -168,5 +228,6 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
     assert.ok(Date.now() - Date.parse(String(vm.exit_timestamp)) < 60_000);
     assert.ok(statSync('/proc/1').isDirectory() && existsSync(mnt));
     assert.equal((await get(made[2]!)).state, 'stopped');
+    assert.equal((await get(made[3]!)).state, 'running');
   });
 });

@@ -80,6 +80,19 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
         say(io, `Successfully completed reboot for VM ${uuid}`);
       return 0;
     }
+    case 'reprovision': {
+      const operands = rest.filter((a, i) => !a.startsWith('-') && rest[i - 1] !== '-f');
+      const p = getopt(
+        rest.filter((a) => !operands.includes(a)),
+        'f:',
+        USAGE,
+      );
+      const uuid = uuidArg(operands, cmd);
+      const payload = readPayload(last(p, 'f'), io, 'take payload');
+      await (await coreWithImages()).reprovision(uuid, payload);
+      say(io, `Successfully reprovisioned VM ${uuid}`);
+      return 0;
+    }
     case 'info': {
       const uuid = uuidArg(rest, cmd);
       const vm = await core().get(uuid);
