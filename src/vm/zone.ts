@@ -145,7 +145,9 @@ export async function runHalt(
   if (!command?.length || st?.status !== 'running') return false;
   if (!existsSync(join('/proc', String(st.pid), 'root', command[0]!))) return false;
   try {
-    await run(runtime.info.path, runtime.execArgv(uuid, [...command], { detach: true }), { timeoutMs: 30_000 });
+    await run(runtime.info.path, runtime.execArgv(uuid, [...command], { detach: true }), {
+      timeoutMs: 30_000,
+    });
     return true;
   } catch {
     return false;
