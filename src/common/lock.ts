@@ -59,6 +59,12 @@ function holderAlive(h: LockHolder): boolean {
   return processStartTime(h.pid) === h.start;
 }
 
+/** Is the lock at `path` held by a process that died without releasing it? */
+export function lockIsStale(path: string): boolean {
+  const h = readHolder(path);
+  return h !== undefined && !holderAlive(h);
+}
+
 export class FileLock {
   private released = false;
   constructor(

@@ -12,7 +12,7 @@ import { run } from '../platform/exec.ts';
 import { cp, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { acquireLock, type FileLock } from '../common/lock.ts';
+import { acquireLock, lockIsStale, type FileLock } from '../common/lock.ts';
 import { DocStore } from './docs.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
@@ -160,6 +160,14 @@ export class Pool {
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * If a process died holding the pool's lock, finish or undo what it left now (taking the lock does
+   * that), rather than at the next change: a killed `zfs create` leaves nothing behind for long.
+   */
+  async recoverIfStale(): Promise<void> {
+    if (lockIsStale(this.lockPath())) await this.tx({ action: 'recover', name: this.name }, async () => {});
   }
 
   /**

@@ -72,6 +72,7 @@ export class VmCore {
 
   /** Finish what a killed command left: half-made or half-deleted VMs go, their zones first. */
   private async reconcile(): Promise<void> {
+    await this.pool.recoverIfStale();
     await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }));
   }
 
