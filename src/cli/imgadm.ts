@@ -1,14 +1,21 @@
 /**
  * `imgadm`: images on the pool, as SmartOS's imgadm(8): list, get, show, avail, import, install,
- * delete, vacuum, sources, update. Errors print as `imgadm: error (<Code>): <message>`; exit 1, 2 for
- * usage, 3 when an image is not installed.
+ * delete, vacuum, sources, update, create. Errors print as `imgadm: error (<Code>): <message>`;
+ * exit 1, 2 for usage, 3 when an image is not installed.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { UsageError, ZonixError } from '../common/errors.ts';
 import {
   allSources,
   checkManifest,
+  createImage,
+  ImageCreateError,
+  parseCreateArgv,
+  parseFieldArgs,
+  parseManifestData,
+  savePrefixFor,
   describeImage,
   ImgadmError,
   importImage,
@@ -44,6 +51,9 @@ Commands:
     sources [-v|-j] [-a URL [-t imgapi|docker] [-k] [-f]] [-d URL]   image sources
     update [-n] [UUID ...]              refresh installed manifests from the sources
     serve [-P POOL] [-b ADDR] [-p PORT] serve the installed images over IMGAPI (Zonix)
+    create [-m MANIFEST|-] [-o PATH] [-c none|gzip|bzip2|xz] [-i] [-q] [--max-origin-depth N]
+           VM-UUID [FIELD=VALUE ...]    make an image (PATH.imgmanifest, PATH.zfs[.EXT]) from a
+                                        stopped VM; -s (prepare-image script) and -p are not supported
 `;
 
 export interface Io {
@@ -111,6 +121,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return update(args, io);
     case 'serve':
       return serve(args, io);
+    case 'create':
+      return create(args, io);
     default:
       throw new UsageError(`unknown command: "${cmd}"`, USAGE);
   }
@@ -488,5 +500,61 @@ async function serve(args: string[], io: Io): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  return 0;
+}
+
+/** `imgadm create`: an image file and manifest from a stopped VM; progress lines on stdout, as SmartOS. */
+async function create(args: string[], io: Io): Promise<number> {
+  const a = parseCreateArgv(args, USAGE);
+  if (a.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (a.publish !== undefined)
+    throw new ImageCreateError(
+      'NotSupported',
+      '-p,--publish is not supported: use "imgadm create -o" and publish the files',
+    );
+  if (a.prepareScript !== undefined)
+    throw new ImageCreateError(
+      'NotSupported',
+      '-s (prepare-image script) is not supported: it needs the metadata service (sdc:operator-script, ' +
+        '"mdata-put prepare-image:state"); prepare and stop the VM, then run "imgadm create" without -s',
+    );
+  const fields = parseFieldArgs(a.fields);
+  let data: Record<string, unknown> = {};
+  if (a.manifestFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(a.manifestFile === '-' ? 0 : a.manifestFile, 'utf8');
+    } catch (err) {
+      throw new ImageCreateError(
+        'FileSystem',
+        `cannot read manifest "${a.manifestFile}": ${(err as Error).message}`,
+      );
+    }
+    data = parseManifestData(text, a.manifestFile);
+  }
+  const manifest = { ...data, ...fields };
+  // A byte counter while the image file is written (on a terminal), ended before the next line.
+  let bar: ReturnType<typeof progressBar> | undefined;
+  const endBar = () => {
+    bar?.done();
+    bar = undefined;
+  };
+  await createImage({
+    vmUuid: a.vmUuid,
+    manifest,
+    ...(a.compression ? { compression: a.compression } : {}),
+    incremental: a.incremental,
+    ...(a.maxOriginDepth !== undefined ? { maxOriginDepth: a.maxOriginDepth } : {}),
+    savePrefix: savePrefixFor(manifest, a.outputTemplate),
+    log: (line) => {
+      endBar();
+      io.stdout.write(`${line}\n`);
+      if (line.startsWith('Sending image file')) bar = progressBar(io.stderr, !a.quiet);
+    },
+    onBytes: (n) => bar?.update(n),
+  }).finally(endBar);
   return 0;
 }

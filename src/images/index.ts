@@ -9,4 +9,5 @@ export { ImageStore, FINAL, type InstalledImage, type ImageContent } from './sto
 export * from './sources.ts';
 export * from './service.ts';
 export { ImgapiSource, serveImages } from './imgapi-source.ts';
+export * from './create.ts';
 export { importDocker, installDockerArchive, isDockerReference, dockerManifest } from './docker.ts';

@@ -8,7 +8,15 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { cannot, ZfsError } from './errors.ts';
-import { newGuid, snapshotPath, sortedSnapshots, type DatasetMeta, type SnapshotMeta } from './meta.ts';
+import {
+  findSnapshotByGuid,
+  newGuid,
+  snapshotPath,
+  sortedSnapshots,
+  type DatasetMeta,
+  type PoolMeta,
+  type SnapshotMeta,
+} from './meta.ts';
 import { datasetNameProblem, parentName, parseName } from './names.ts';
 import type { Pool } from './pool.ts';
 import { frameStream, parseStream, type StreamHeader } from './stream.ts';
@@ -24,19 +32,22 @@ export async function sendSnapshot(
   if (problem) throw cannot('EINVAL', 'open', snapName, problem);
   const meta = pool.meta();
   const e = entityOf(meta, snapName);
-  let base: { name: string; s: SnapshotMeta } | undefined;
+  let base: { name: string; ds: DatasetMeta; s: SnapshotMeta; clone: boolean } | undefined;
   if (opts.from !== undefined) {
     const from = opts.from.startsWith('@') ? `${e.dataset}${opts.from}` : opts.from;
     const fp = parseName(from);
-    if (fp.snapshot === undefined || fp.dataset !== e.dataset)
+    // As in ZFS, the source may also be a snapshot the dataset was cloned from (a clone stream).
+    const fe = fp.snapshot === undefined ? undefined : entityOf(meta, from);
+    const clone =
+      fe !== undefined && fp.dataset !== e.dataset && originChain(meta, e.ds).includes(fe.snap!.guid);
+    if (fe === undefined || (fp.dataset !== e.dataset && !clone))
       throw new ZfsError(
         'EINVAL',
         `incremental source (${opts.from}) must be an earlier snapshot of ${e.dataset}`,
       );
-    const fe = entityOf(meta, from);
     if (fe.snap!.createtxg >= e.snap!.createtxg)
       throw new ZfsError('EINVAL', `incremental source (${from}) is not earlier than it (${snapName})`);
-    base = { name: fp.snapshot, s: fe.snap! };
+    base = { name: fp.snapshot!, ds: fe.ds, s: fe.snap!, clone };
   }
   const header: StreamHeader = {
     format: pool.driver.info.name,
@@ -45,7 +56,9 @@ export async function sendSnapshot(
     snapshot: parseName(snapName).snapshot!,
     snapshotGuid: e.snap!.guid,
     snapshotCreation: e.snap!.creation,
-    ...(base ? { from: { snapshot: base.name, guid: base.s.guid } } : {}),
+    ...(base
+      ? { from: { snapshot: base.name, guid: base.s.guid, ...(base.clone ? { clone: true } : {}) } }
+      : {}),
     props: { ...e.ds.props },
     snapshotProps: { ...e.snap!.user },
     creation: e.ds.creation,
@@ -53,12 +66,22 @@ export async function sendSnapshot(
   const framed = frameStream(out, header);
   await pool.driver.send(
     pool.abs(snapshotPath(e.ds, e.snap!)),
-    base ? pool.abs(snapshotPath(e.ds, base.s)) : undefined,
+    base ? pool.abs(snapshotPath(base.ds, base.s)) : undefined,
     framed,
   );
   await new Promise<void>((resolve, reject) =>
     framed.end((err?: Error | null) => (err ? reject(err) : resolve())),
   );
+}
+
+/** GUIDs of the snapshots `ds` descends from: its origin, that dataset's origin, and so on. */
+function originChain(meta: PoolMeta, ds: DatasetMeta): string[] {
+  const out: string[] = [];
+  for (let guid = ds.origin; guid !== undefined && !out.includes(guid);) {
+    out.push(guid);
+    guid = findSnapshotByGuid(meta, guid)?.ds.origin;
+  }
+  return out;
 }
 
 /** Receive a stream into `target` (`pool/ds` or `pool/ds@snap`). */
@@ -89,7 +112,12 @@ export async function receiveStream(
         'EEXIST',
         `cannot receive ${what}: destination '${dsName}' exists\nmust specify -F to overwrite it`,
       );
-    if (!full) {
+    // A clone stream (sent from the snapshot its dataset was cloned from) makes a new clone of the
+    // local snapshot with the same GUID, as ZFS does.
+    const cloneOf = !full && !existing && h.from!.clone ? findSnapshotByGuid(meta, h.from!.guid) : undefined;
+    if (!full && !existing && h.from!.clone && !cloneOf)
+      throw new ZfsError('ENOENT', `cannot receive ${what}: local origin for clone ${dsName} does not exist`);
+    if (!full && !cloneOf) {
       if (!existing)
         throw new ZfsError('ENOENT', `cannot receive ${what}: destination '${dsName}' does not exist`);
       const latest = sortedSnapshots(existing).at(-1);
@@ -116,12 +144,14 @@ export async function receiveStream(
     };
     const props = { ...h.props };
     delete props.mountpoint;
-    const ds: DatasetMeta = full
+    const fresh = full || cloneOf !== undefined;
+    const ds: DatasetMeta = fresh
       ? (() => {
           const guid = newGuid();
           const path = h.type === 'volume' ? join('volumes', guid) : pool.childPath(meta, dsName);
+          const origin = cloneOf?.snap.guid;
           return {
-            ...pool.newDataset(meta, { guid, type: h.type, path, props: {} }),
+            ...pool.newDataset(meta, { guid, type: h.type, path, props: {}, ...(origin ? { origin } : {}) }),
             creation: h.creation,
           };
         })()
@@ -132,16 +162,20 @@ export async function receiveStream(
         'EEXIST',
         `cannot receive ${what}: snapshot ${snapMeta.guid} is already in this pool`,
       );
-    t.cleanup(full ? [ds.path, snapRel] : [snapRel]);
+    t.cleanup(fresh ? [ds.path, snapRel] : [snapRel]);
     await mkdir(pool.abs(dirname(snapRel)), { recursive: true });
-    const latest = full ? undefined : sortedSnapshots(ds).at(-1)![1];
+    const latest = full
+      ? undefined
+      : cloneOf
+        ? snapshotPath(cloneOf.ds, cloneOf.snap)
+        : snapshotPath(ds, sortedSnapshots(ds).at(-1)![1]);
     try {
       const [got] = await Promise.all([
         pool.driver.receive(
           stream.payload,
           pool.abs(dirname(snapRel)),
           basename(snapRel),
-          latest ? pool.abs(snapshotPath(ds, latest)) : undefined,
+          latest ? pool.abs(latest) : undefined,
         ),
         stream.verified,
       ]);
@@ -161,7 +195,7 @@ export async function receiveStream(
       const why = err instanceof Error ? err.message : String(err);
       throw new ZfsError('EBADSTREAM', `cannot receive ${what}: ${why}`, err);
     }
-    if (full) {
+    if (fresh) {
       if (existing) await pool.destroyLocked(meta, t, dsName);
       await pool.preparePlace(ds.path, dsName, 'receive');
       if (h.type === 'volume') await mkdir(pool.abs('volumes'), { recursive: true });
