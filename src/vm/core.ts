@@ -47,8 +47,12 @@ export class VmCore {
     return this.present(this.record(uuid, meta), meta);
   }
 
-  private async present(vm: VmRecord, meta: PoolMeta = this.pool.meta()): Promise<VmRecord> {
-    const live = await liveState(this.runtime, vm.uuid);
+  private async present(
+    vm: VmRecord,
+    meta: PoolMeta = this.pool.meta(),
+    zones?: Set<string>,
+  ): Promise<VmRecord> {
+    const live = await liveState(this.runtime, vm.uuid, zones);
     const out: VmRecord = {
       ...vm,
       zonepath: this.store.zonepath(vm.uuid, meta),
@@ -70,20 +74,25 @@ export class VmCore {
     return out;
   }
 
-  /** Finish what a killed command left: half-made or half-deleted VMs go, their zones first. */
-  private async reconcile(): Promise<void> {
+  /**
+   * Finish what a killed command left: half-made or half-deleted VMs go, their zones first. Returns
+   * the pool's metadata as it is afterwards.
+   */
+  private async reconcile(): Promise<PoolMeta> {
     await this.pool.recoverIfStale();
-    await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }));
+    const meta = this.pool.meta();
+    const removed = await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }), meta);
+    return removed.length ? this.pool.meta() : meta;
   }
 
   /** Every complete VM, as `get` shows them. */
   async list(): Promise<VmRecord[]> {
-    await this.reconcile();
+    const meta = await this.reconcile();
+    const zones = this.runtime.zoneIds();
     const out: VmRecord[] = [];
-    const meta = this.pool.meta();
     for (const uuid of this.store.uuids(meta)) {
       const vm = this.store.read(uuid, meta);
-      if (vm) out.push(await this.present(vm, meta));
+      if (vm) out.push(await this.present(vm, meta, zones));
     }
     return out;
   }

@@ -110,9 +110,12 @@ export class VmStore {
    * Remove VMs whose create or delete died halfway (their lock holder is gone); `beforeRemove` takes
    * away what else of the VM may exist (its zone) before its dataset goes.
    */
-  async reconcile(beforeRemove?: (uuid: string) => Promise<void>): Promise<string[]> {
+  async reconcile(
+    beforeRemove?: (uuid: string) => Promise<void>,
+    meta: PoolMeta = this.pool.meta(),
+  ): Promise<string[]> {
     const removed: string[] = [];
-    for (const [uuid, phase] of this.phases()) {
+    for (const [uuid, phase] of this.phases(meta)) {
       if (phase === 'ready' || lockHeld(uuid)) continue;
       await beforeRemove?.(uuid);
       await this.pool.destroy(this.dataset(uuid), { recursive: true });

@@ -80,12 +80,14 @@ export interface LiveState {
 }
 
 /** What the runtime says about the VM's zone now. */
-export async function liveState(runtime: OciRuntime, uuid: string): Promise<LiveState> {
+export async function liveState(runtime: OciRuntime, uuid: string, zones?: Set<string>): Promise<LiveState> {
+  // A zone without runtime files (`zones` lists those that have them) never started or was removed.
+  if (zones && !zones.has(uuid)) return { state: 'stopped', zone_state: 'installed' };
   const st = runtime.stateSync(uuid);
   if (st?.status === 'running' || st?.status === 'paused')
     return { state: 'running', zone_state: 'running', pid: st.pid };
   if (st?.status === 'created') return { state: 'ready', zone_state: 'ready' };
-  const exit = await runtime.exitRecord(uuid);
+  const exit = runtime.exitRecordSync(uuid);
   return {
     state: 'stopped',
     zone_state: 'installed',
