@@ -26,6 +26,8 @@ export async function main(
       return (await import('./vmadm/list.ts')).list(rest, io);
     case 'lookup':
       return (await import('./vmadm/list.ts')).lookup(rest, io);
+    case 'update':
+      return (await import('./vmadm/update.ts')).update(rest, io);
     // One line per command group; each group module owns its commands.
     default: {
       const code = await (await import('./vmadm/lifecycle.ts')).lifecycle(cmd, rest, io);

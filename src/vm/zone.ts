@@ -4,9 +4,9 @@
  * zone), and its live state read from the runtime and the monitor's exit record.
  * @module
  */
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
+import { closeSync, constants, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../platform/exec.ts';
@@ -58,16 +58,60 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
   };
 }
 
-/** Files the host keeps in the zone: /etc/hostname, /etc/hosts and (from `resolvers`) resolv.conf. */
+/**
+ * Files the host keeps in the zone: /etc/hostname, /etc/hosts and (from `resolvers`) resolv.conf,
+ * written so that links the zone made cannot send them anywhere else.
+ */
 export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<void> {
-  const etc = join(zonepath, 'root', 'etc');
-  await mkdir(etc, { recursive: true });
+  const root = join(zonepath, 'root');
+  await mkdir(join(root, 'etc'), { recursive: true });
   const hostname = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
-  await writeFile(join(etc, 'hostname'), `${hostname}\n`);
-  await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost\n`);
+  writeZoneEtcFile(root, 'hostname', `${hostname}\n`);
+  writeZoneEtcFile(root, 'hosts', `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost\n`);
   const resolvers = Array.isArray(vm.resolvers) ? (vm.resolvers as string[]) : [];
   if (resolvers.length || vm.maintain_resolvers === true)
-    await writeFile(join(etc, 'resolv.conf'), resolvers.map((r) => `nameserver ${r}\n`).join(''));
+    writeZoneEtcFile(root, 'resolv.conf', resolvers.map((r) => `nameserver ${r}\n`).join(''));
+}
+
+/**
+ * Replace `<root>/etc/<name>` without following a link the zone may have put anywhere on the way
+ * (each directory is opened with O_NOFOLLOW and the file renamed into place through the open
+ * directory), so a zone cannot make the host write outside it.
+ */
+export function writeZoneEtcFile(root: string, name: string, text: string): void {
+  const openDir = (path: string) =>
+    openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  const rootFd = openDir(root);
+  let etcFd: number;
+  try {
+    etcFd = openDir(`/proc/self/fd/${rootFd}/etc`);
+  } finally {
+    closeSync(rootFd);
+  }
+  const dir = `/proc/self/fd/${etcFd}`;
+  const tmp = `${dir}/.${name}.zonix-${process.pid}`;
+  try {
+    const fd = openSync(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    );
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, `${dir}/${name}`);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never made, or already renamed */
+    }
+    throw err;
+  } finally {
+    closeSync(etcFd);
+  }
 }
 
 export interface LiveState {
@@ -159,7 +203,7 @@ export async function runHalt(
 /** `TERM`, `SIGTERM` or `15` as Node's signal name or number. */
 export function signalName(signal: string): NodeJS.Signals {
   if (/^\d+$/.test(signal)) {
-    const entry = Object.entries(constants.signals).find(([, n]) => n === Number(signal));
+    const entry = Object.entries(osConstants.signals).find(([, n]) => n === Number(signal));
     if (!entry) throw new RangeError(`unknown signal ${signal}`);
     return entry[0] as NodeJS.Signals;
   }

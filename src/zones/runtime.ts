@@ -4,8 +4,17 @@
  * status to a file when it ends. No Node process stays behind per zone.
  * @module
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { mkdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { mkdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, ZonixError } from '../common/errors.ts';
@@ -84,7 +93,8 @@ export class OciRuntime {
       join(dir, 'sockets'),
       ...(spec.process.terminal ? ['-t'] : []),
     ];
-    await run('conmon', argv, { timeoutMs: 30_000 });
+    // conmon writes files (an `oom` mark) into its working folder: the zone's own.
+    await run('conmon', argv, { timeoutMs: 30_000, cwd: dir });
     // conmon returns once it has forked; the container appears when the runtime's create is done.
     const deadline = Date.now() + 30_000;
     for (let delay = 2; ; delay = Math.min(delay + 1, 10)) {
@@ -136,6 +146,24 @@ export class OciRuntime {
       closeSync(fd);
     }
     await unlink(fifo);
+  }
+
+  /**
+   * Change a running zone's cgroup limits in place (`runc update -r -`, the OCI `linux.resources`
+   * subset as JSON on stdin). Bytes for memory; -1 means unlimited; what is left out keeps its value.
+   */
+  async update(
+    id: string,
+    resources: {
+      memory?: { limit: number; swap: number };
+      cpu?: { shares?: number; quota?: number; period?: number };
+      pids?: { limit: number };
+    },
+  ): Promise<void> {
+    await run(this.info.path, this.args('update', '-r', '-', id), {
+      input: JSON.stringify(resources),
+      timeoutMs: 30_000,
+    });
   }
 
   async kill(id: string, signal = 'TERM', all = false): Promise<void> {
@@ -205,6 +233,8 @@ export class OciRuntime {
 
   stateSync(id: string): ZoneState | undefined {
     const dir = join(runtimeRoot(this.info.name), id);
+    // Most VMs of a big host are not running: ask without the cost of an exception.
+    if (!existsSync(dir)) return undefined;
     let st: { init_process_pid?: number; init_process_start?: number | string };
     try {
       st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as typeof st;
@@ -235,6 +265,16 @@ export class OciRuntime {
     }
   }
 
+  /** Zones that have runtime files (made, running, or ended with an exit record): one readdir. */
+  zoneIds(): Set<string> {
+    try {
+      return new Set(readdirSync(runPath('zones')));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return new Set();
+      throw err;
+    }
+  }
+
   /** The exit status conmon recorded when init ended, if it has. */
   async exitStatus(id: string): Promise<number | undefined> {
     return (await this.exitRecord(id))?.status;
@@ -242,11 +282,18 @@ export class OciRuntime {
 
   /** init's exit status and when conmon recorded it (the file's time), if init has ended. */
   async exitRecord(id: string): Promise<{ status: number; time: Date } | undefined> {
+    return Promise.resolve(this.exitRecordSync(id));
+  }
+
+  exitRecordSync(id: string): { status: number; time: Date } | undefined {
     const file = join(zoneDir(id), 'exit', id);
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined || text.trim() === '') return undefined;
-    const st = await stat(file).catch(() => undefined);
-    return { status: cleanHalt(Number(text.trim())), time: st?.mtime ?? new Date() };
+    if (!existsSync(file)) return undefined;
+    try {
+      const text = readFileSync(file, 'utf8').trim();
+      return text === '' ? undefined : { status: cleanHalt(Number(text)), time: statSync(file).mtime };
+    } catch {
+      return undefined;
+    }
   }
 
   /** argv to run a command in the zone (zlogin): the runtime's exec, with a terminal when asked. */

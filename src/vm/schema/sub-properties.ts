@@ -86,6 +86,8 @@ export const DISK_PROPERTIES: SubTable = {
   key: 'path',
   props: {
     path: sp('string', HVM, 'no', 'Device path; set on add only for cdroms or with nocreate', {
+      // The key of update_disks (not changeable itself), as mac is for update_nics.
+      update: HVM,
       filter: true,
     }),
     size: sp('integer', HVM, 'reboot', 'Size in MiB; required without image_uuid', {
