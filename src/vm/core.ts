@@ -11,7 +11,7 @@ import type { Pool } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
 import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
-import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
+import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { liveState, signalName, startZone, stopZone } from './zone.ts';
 
 /** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
@@ -51,14 +51,23 @@ export class VmCore {
     vm: VmRecord,
     meta: PoolMeta = this.pool.meta(),
     zones?: Set<string>,
+    busy: Map<string, string> = busyVms(),
   ): Promise<VmRecord> {
     const live = await liveState(this.runtime, vm.uuid, zones);
+    // What a command is doing to the VM right now shows as SmartOS's transitional states.
+    const doing = busy.get(vm.uuid);
+    const state =
+      live.state === 'running' && (doing === 'stop' || doing === 'reboot')
+        ? 'shutting_down'
+        : live.state !== 'running' && doing === 'create'
+          ? 'provisioning'
+          : live.state;
     const out: VmRecord = {
       ...vm,
       zonepath: this.store.zonepath(vm.uuid, meta),
       zfs_filesystem: this.store.dataset(vm.uuid),
       zpool: this.pool.name,
-      state: live.state,
+      state,
       zone_state: live.zone_state,
     };
     if (live.state === 'running') out.pid = live.pid;
@@ -89,10 +98,11 @@ export class VmCore {
   async list(): Promise<VmRecord[]> {
     const meta = await this.reconcile();
     const zones = this.runtime.zoneIds();
+    const busy = busyVms();
     const out: VmRecord[] = [];
     for (const uuid of this.store.uuids(meta)) {
       const vm = this.store.read(uuid, meta);
-      if (vm) out.push(await this.present(vm, meta, zones));
+      if (vm) out.push(await this.present(vm, meta, zones, busy));
     }
     return out;
   }
@@ -143,12 +153,21 @@ export class VmCore {
     } finally {
       lock.release();
     }
-    if (payload.autoboot !== false && !brand.hvm) await this.start(uuid);
+    if (payload.autoboot !== false && !brand.hvm) {
+      // A create whose zone cannot boot failed: it leaves nothing behind.
+      try {
+        await this.start(uuid, 'create');
+      } catch (err) {
+        await this.delete(uuid).catch(() => undefined);
+        throw err;
+      }
+    }
     return { uuid, warnings };
   }
 
-  async start(uuid: string): Promise<void> {
-    const lock = await lockVm(uuid, 'start');
+  /** Boot the zone; `intent` says why (a create's first boot shows the VM as provisioning). */
+  async start(uuid: string, intent: 'start' | 'create' = 'start'): Promise<void> {
+    const lock = await lockVm(uuid, intent);
     try {
       const vm = this.record(uuid);
       const live = await liveState(this.runtime, uuid);

@@ -5,7 +5,7 @@
  * that looks, so a VM is either whole or gone. Nothing outside the pool is needed to list VMs.
  * @module
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../common/errors.ts';
 import { writeFileAtomicSync } from '../common/fs-atomic.ts';
@@ -28,6 +28,35 @@ export function lockVm(uuid: string, intent: string): Promise<FileLock> {
   return acquireLock(runPath('vm-locks', `${uuid}.lock`), { intent, timeoutMs: 300_000 });
 }
 
+/**
+ * What live commands are doing to which VM: the intent of every held VM lock (a released lock is
+ * gone, so this is one readdir and a read per busy VM).
+ */
+export function busyVms(): Map<string, string> {
+  const out = new Map<string, string>();
+  let names: string[];
+  try {
+    names = readdirSync(runPath('vm-locks'));
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    if (!n.endsWith('.lock')) continue;
+    try {
+      const h = JSON.parse(readFileSync(runPath('vm-locks', n), 'utf8')) as {
+        pid: number;
+        start: string;
+        intent?: unknown;
+      };
+      if (processStartTime(h.pid) === h.start && typeof h.intent === 'string')
+        out.set(n.slice(0, -'.lock'.length), h.intent);
+    } catch {
+      /* released meanwhile, or torn */
+    }
+  }
+  return out;
+}
+
 function lockHeld(uuid: string): boolean {
   try {
     const h = JSON.parse(readFileSync(runPath('vm-locks', `${uuid}.lock`), 'utf8')) as {
@@ -37,6 +66,26 @@ function lockHeld(uuid: string): boolean {
     return processStartTime(h.pid) === h.start;
   } catch {
     return false;
+  }
+}
+
+/** Where a VM's changes are announced (`vmadm events` watches it): one empty file per VM, touched. */
+export const changesDir = (): string => runPath('vm-changes');
+
+/** Tell watchers that a VM changed (a touch, ~10 µs); never fails the operation that changed it. */
+function announce(uuid: string, gone = false): void {
+  const file = join(changesDir(), uuid);
+  try {
+    try {
+      const now = new Date();
+      utimesSync(file, now, now);
+    } catch {
+      mkdirSync(changesDir(), { recursive: true });
+      closeSync(openSync(file, 'a'));
+    }
+    if (gone) unlinkSync(file);
+  } catch {
+    /* no watcher can be told; the change itself stands */
   }
 }
 
@@ -100,10 +149,12 @@ export class VmStore {
   write(vm: VmRecord): void {
     mkdirSync(join(this.zonepath(vm.uuid), 'config'), { recursive: true, mode: 0o700 });
     writeFileAtomicSync(this.file(vm.uuid), JSON.stringify(vm, null, 2) + '\n', 0o600);
+    announce(vm.uuid);
   }
 
   async setPhase(uuid: string, phase: VmPhase): Promise<void> {
     await this.pool.set(this.dataset(uuid), { [VM_PROP]: phase });
+    announce(uuid, phase === 'deleting');
   }
 
   /**

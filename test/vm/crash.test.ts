@@ -138,4 +138,30 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
     assert.equal((await get(bystander)).state, 'stopped');
     await ok('vmadm', ['start', bystander]);
   });
+
+  it('a create whose zone cannot boot fails and leaves nothing', async () => {
+    const uuid = randomUUID();
+    // runc refuses mounts inside /proc: the dataset is made, then the boot fails.
+    const r = await cli('vmadm', [
+      'create',
+      '-f',
+      payload({ uuid, filesystems: [{ type: 'lofs', source: env.dir, target: '/proc/zonix' }] }),
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /could not be created/);
+    assert.deepEqual(await remains(uuid), []);
+  });
+
+  it('shows what a command is doing: shutting_down, provisioning', async () => {
+    const { lockVm } = await import('../../src/vm/store.ts');
+    let lock = await lockVm(bystander, 'stop');
+    assert.equal((await get(bystander)).state, 'shutting_down');
+    lock.release();
+    const other = randomUUID();
+    await ok('vmadm', ['create', '-f', payload({ uuid: other, autoboot: false })]);
+    lock = await lockVm(other, 'create');
+    assert.equal((await get(other)).state, 'provisioning');
+    lock.release();
+    assert.equal((await get(other)).state, 'stopped');
+  });
 });
