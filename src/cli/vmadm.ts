@@ -28,6 +28,14 @@ export async function main(
       return (await import('./vmadm/list.ts')).lookup(rest, io);
     case 'update':
       return (await import('./vmadm/update.ts')).update(rest, io);
+    case 'create-snapshot':
+    case 'rollback-snapshot':
+    case 'delete-snapshot':
+      return (await import('./vmadm/snapshots.ts')).snapshots(cmd, rest, io);
+    case 'send':
+    case 'receive':
+    case 'recv':
+      return (await import('./vmadm/transfer.ts')).transfer(cmd, rest, io);
     // One line per command group; each group module owns its commands.
     default: {
       const code = await (await import('./vmadm/lifecycle.ts')).lifecycle(cmd, rest, io);

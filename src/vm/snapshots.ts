@@ -1,0 +1,205 @@
+/**
+ * VM snapshots, as `vmadm create-snapshot`, `rollback-snapshot` and `delete-snapshot` make them on
+ * SmartOS: a snapshot `<pool>/<uuid>@vmsnap-<name>` of the VM's dataset (and of its child datasets,
+ * when it has any). The manifest lives inside the dataset, so a rollback brings back the VM's
+ * `customer_metadata`, `internal_metadata`, `tags` and `routes` as they were, as SmartOS does (it keeps
+ * those in the zone root); the rest of the configuration (SmartOS's zonecfg) stays as it is now.
+ * A rollback stops the VM (forced), rolls back, drops the newer snapshots, and starts the VM again:
+ * SmartOS's `VM.rollback_snapshot` always starts it afterwards, whether it was running or not.
+ *
+ * Each operation holds the VM's lock. The lock is not re-entrant, so the zone is stopped and started
+ * here through the zone layer, with the same manifest updates as `VmCore.stop` and `VmCore.start`
+ * (`haltLocked`, `bootLocked`, shared with send and receive).
+ * @module
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { descendantsOf } from '../storage/index.ts';
+import type { PoolMeta } from '../storage/meta.ts';
+import type { VmCore } from './core.ts';
+import { VmError, vmNotFound } from './errors.ts';
+import { getBrand } from './schema/brands.ts';
+import { lockVm, type VmRecord } from './store.ts';
+import { liveState, startZone, stopZone } from './zone.ts';
+
+/** What SmartOS prefixes a VM snapshot's ZFS name with. */
+export const VMSNAP_PREFIX = 'vmsnap-';
+
+/** The fields SmartOS keeps in the zone root (`<zonepath>/config/*.json`): what a rollback reverts. */
+export const ZONEROOT_FIELDS = ['customer_metadata', 'internal_metadata', 'tags', 'routes'] as const;
+
+const MiB = 1024 * 1024;
+
+export interface VmSnapshot {
+  name: string;
+  /** ISO time of the snapshot, to the second (as SmartOS shows ZFS's `creation`). */
+  created_at: string;
+  /** MiB held only by this snapshot; present only when asked for (see vmSnapshotsWithSize). */
+  size?: number;
+}
+
+/** SmartOS's rule: 1 to 64 characters of `[a-zA-Z0-9_.:%-]`. */
+export function validSnapshotName(name: string): boolean {
+  return /^[a-zA-Z0-9_.:%-]{1,64}$/.test(name);
+}
+
+const invalidName = () => new VmError('EINVAL', 'Invalid snapshot name', { httpStatus: 400 });
+
+const noSnapshot = (uuid: string, name: string) =>
+  new VmError('ENOENT', `No snapshot named "${name}" for ${uuid}`, { httpStatus: 404 });
+
+/**
+ * The VM's snapshots as `vmadm get` shows them (`snapshots`): newest first, from the pool's record
+ * alone (no host command). Without `size`: SmartOS's own vmload leaves it out too, and it needs a
+ * space query of the pool (see vmSnapshotsWithSize).
+ */
+export function vmSnapshots(core: VmCore, uuid: string, meta: PoolMeta = core.pool.meta()): VmSnapshot[] {
+  const ds = meta.datasets[core.store.dataset(uuid)];
+  if (!ds) return [];
+  return Object.entries(ds.snapshots)
+    .filter(([name]) => name.startsWith(VMSNAP_PREFIX) && name.length > VMSNAP_PREFIX.length)
+    .sort((a, b) => b[1].createtxg - a[1].createtxg)
+    .map(([name, s]) => ({
+      name: name.slice(VMSNAP_PREFIX.length),
+      created_at: new Date(s.creation * 1000).toISOString(),
+    }));
+}
+
+/** The same, each with `size`: the MiB only that snapshot holds (one space query of the pool). */
+export async function vmSnapshotsWithSize(core: VmCore, uuid: string): Promise<VmSnapshot[]> {
+  const meta = core.pool.meta();
+  const list = vmSnapshots(core, uuid, meta);
+  if (list.length === 0) return list;
+  const ds = core.store.dataset(uuid);
+  const names = list.map((s) => `${ds}@${VMSNAP_PREFIX}${s.name}`);
+  const space = await core.pool.spaceOf(meta, names);
+  return list.map((s, i) => ({
+    ...s,
+    size: Math.round(((space.get(names[i]!)?.used ?? 0) / MiB) * 100) / 100,
+  }));
+}
+
+/** A complete VM's stored manifest, or SmartOS's "no such zone". */
+function readVm(core: VmCore, uuid: string): VmRecord {
+  const vm = core.store.phaseOf(uuid) === 'ready' ? core.store.read(uuid) : undefined;
+  if (!vm) throw vmNotFound(uuid);
+  return vm;
+}
+
+/** SmartOS refuses snapshots of KVM VMs (their disks are zvols it does not snapshot). */
+function checkSnapshotable(vm: VmRecord): void {
+  if (getBrand(vm.brand)?.listType === 'KVM')
+    throw new VmError('ENOTSUP', `snapshots for ${String(vm.brand)} VMs currently unsupported`, {
+      httpStatus: 501,
+    });
+}
+
+/** The VM's dataset and its children that have the snapshot `snap` (parents first). */
+function datasetsWith(core: VmCore, uuid: string, snap: string): string[] {
+  const meta = core.pool.meta();
+  const ds = core.store.dataset(uuid);
+  return [ds, ...descendantsOf(meta, ds)].filter((d) => meta.datasets[d]?.snapshots[snap] !== undefined);
+}
+
+/** Run `fn` holding the VM's lock. */
+async function withVmLock<T>(uuid: string, intent: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await lockVm(uuid, intent);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+const touch = (core: VmCore, uuid: string) => {
+  const vm = core.store.read(uuid);
+  if (vm) core.store.write({ ...vm, last_modified: new Date().toISOString() });
+};
+
+export async function createSnapshot(core: VmCore, uuid: string, name: string): Promise<void> {
+  if (!validSnapshotName(name)) throw invalidName();
+  await withVmLock(uuid, 'create-snapshot', async () => {
+    const vm = readVm(core, uuid);
+    checkSnapshotable(vm);
+    if (Array.isArray(vm.datasets) && vm.datasets.length > 0)
+      throw new VmError('ENOTSUP', 'Cannot currently snapshot zones that have datasets');
+    if (vmSnapshots(core, uuid).some((s) => s.name === name))
+      throw new VmError('EEXIST', `snapshot with name "${name}" already exists.`);
+    // Recursive: an HVM VM's disks are child datasets and are taken at the same instant.
+    await core.pool.snapshot([`${core.store.dataset(uuid)}@${VMSNAP_PREFIX}${name}`], { recursive: true });
+    touch(core, uuid);
+  });
+}
+
+export async function deleteSnapshot(core: VmCore, uuid: string, name: string): Promise<void> {
+  if (!validSnapshotName(name)) throw invalidName();
+  await withVmLock(uuid, 'delete-snapshot', async () => {
+    checkSnapshotable(readVm(core, uuid));
+    if (!vmSnapshots(core, uuid).some((s) => s.name === name)) throw noSnapshot(uuid, name);
+    await core.pool.destroy(`${core.store.dataset(uuid)}@${VMSNAP_PREFIX}${name}`, { recursive: true });
+    touch(core, uuid);
+  });
+}
+
+export async function rollbackSnapshot(core: VmCore, uuid: string, name: string): Promise<void> {
+  if (!validSnapshotName(name)) throw invalidName();
+  await withVmLock(uuid, 'rollback-snapshot', async () => {
+    let vm = readVm(core, uuid);
+    checkSnapshotable(vm);
+    if (!vmSnapshots(core, uuid).some((s) => s.name === name)) throw noSnapshot(uuid, name);
+    if ((await liveState(core.runtime, uuid)).state === 'running') {
+      await haltLocked(core, vm, { force: true });
+      vm = core.store.read(uuid) ?? vm;
+    }
+    const snap = `${VMSNAP_PREFIX}${name}`;
+    // Newer snapshots go too (zfs rollback -r); parents first, then their children.
+    for (const d of datasetsWith(core, uuid, snap))
+      await core.pool.rollback(`${d}@${snap}`, { destroyNewer: true });
+    // What the snapshot holds of the manifest comes back; the configuration stays as it is now.
+    const then: Record<string, unknown> = core.store.read(uuid) ?? {};
+    const next: VmRecord = { ...vm };
+    for (const k of ZONEROOT_FIELDS) {
+      if (then[k] === undefined) delete next[k];
+      else next[k] = then[k];
+    }
+    next.last_modified = new Date().toISOString();
+    core.store.write(next);
+    await bootLocked(core, next);
+  });
+}
+
+/**
+ * Halt a running VM as `VmCore.stop` does (autoboot off, the brand's halt, then how init ended),
+ * the caller holding its lock.
+ */
+export async function haltLocked(
+  core: VmCore,
+  vm: VmRecord,
+  opts: { force?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
+  core.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
+  const brand = getBrand(vm.brand);
+  await stopZone(core.runtime, vm.uuid, {
+    ...opts,
+    haltSignal: brand?.haltSignal ?? 'TERM',
+    ...(brand?.haltCommand ? { haltCommand: brand.haltCommand } : {}),
+  });
+  const after = core.store.read(vm.uuid) ?? vm;
+  // conmon records init's status right after reaping it: give it a moment.
+  let exit = await core.runtime.exitRecord(vm.uuid);
+  for (let i = 0; exit === undefined && i < 100; i++) {
+    await sleep(5);
+    exit = await core.runtime.exitRecord(vm.uuid);
+  }
+  core.store.write({
+    ...after,
+    ...(exit !== undefined ? { exit_status: exit.status } : {}),
+    exit_timestamp: (exit?.time ?? new Date()).toISOString(),
+  });
+}
+
+/** Boot a stopped VM as `VmCore.start` does (autoboot on, boot_timestamp), the caller holding its lock. */
+export async function bootLocked(core: VmCore, vm: VmRecord): Promise<void> {
+  await startZone(core.runtime, vm, core.store.zonepath(vm.uuid));
+  const now = new Date().toISOString();
+  core.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
+}
