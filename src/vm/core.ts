@@ -12,6 +12,7 @@ import type { PoolMeta } from '../storage/meta.ts';
 import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
+import { vmSnapshots } from './snapshots.ts';
 import { liveState, signalName, startZone, stopZone } from './zone.ts';
 
 /** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
@@ -69,6 +70,7 @@ export class VmCore {
       zpool: this.pool.name,
       state,
       zone_state: live.zone_state,
+      snapshots: vmSnapshots(this, vm.uuid, meta),
     };
     if (live.state === 'running') out.pid = live.pid;
     else {
