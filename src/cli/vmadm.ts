@@ -36,6 +36,10 @@ export async function main(
     case 'receive':
     case 'recv':
       return (await import('./vmadm/transfer.ts')).transfer(cmd, rest, io);
+    case 'console':
+      return (await import('./vmadm/console.ts')).vmadmConsole(rest, io);
+    case 'events':
+      return (await import('./vmadm/events.ts')).events(rest, io);
     // One line per command group; each group module owns its commands.
     default: {
       const code = await (await import('./vmadm/lifecycle.ts')).lifecycle(cmd, rest, io);

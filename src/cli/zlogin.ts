@@ -10,12 +10,18 @@ import { runInteractive } from '../platform/exec.ts';
 import { systemPool } from '../images/index.ts';
 import { VmCore } from '../vm/core.ts';
 import { VmError } from '../vm/errors.ts';
-import { getopt } from './getopt.ts';
+import { getopt, has } from './getopt.ts';
 
-const USAGE = 'usage: zlogin [-l user] zonename [command [arg ...]]\n';
+const USAGE = 'usage: zlogin [-QCE] [-e cmdchar] [-l user] zonename [command [arg ...]]\n';
 
 export async function main(argv: string[]): Promise<number> {
-  const p = getopt(argv, 'l:QEe:S', USAGE);
+  const p = getopt(argv, 'l:QEe:SC', USAGE);
+  if (has(p, 'C'))
+    return (await import('./vmadm/console.ts')).zloginConsole(p, USAGE, {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
   const [uuid, ...command] = p.rest;
   if (uuid === undefined) throw new UsageError('', USAGE);
   const core = new VmCore(systemPool());

@@ -44,6 +44,8 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
     rootfs: join(zonepath, 'root'),
     hostname: typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid,
     cgroupsPath: `/${cgroupParent()}/${vm.uuid}`,
+    // init's stdio is a terminal kept by the monitor: the zone console (vmadm console, zlogin -C).
+    terminal: true,
     resources: {
       ...(memoryBytes !== undefined ? { memoryBytes } : {}),
       ...(swapBytes !== undefined ? { swapBytes } : {}),

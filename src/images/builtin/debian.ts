@@ -10,7 +10,7 @@ import { findTool, run } from '../../platform/exec.ts';
 import type { ImageManifest } from '../manifest.ts';
 import { stableUuid } from './minimal.ts';
 
-export const DEBIAN_BUILDER_REVISION = 1;
+export const DEBIAN_BUILDER_REVISION = 2;
 export const DEBIAN_SUITE = 'bookworm';
 /** Beyond minbase: an init that runs as PID 1 in a container, and the basic network tools. */
 export const DEBIAN_EXTRA = ['sysvinit-core', 'iproute2', 'procps', 'iputils-ping', 'netbase'];
@@ -79,6 +79,17 @@ export async function buildDebianRoot(root: string, mirror: string): Promise<str
   // A zone's network and hostname are set by the host; keep apt's caches out of the image.
   await writeFile(join(root, 'etc/hostname'), 'localhost\n');
   await writeFile(join(root, 'etc/resolv.conf'), '');
+  // A zone has no ttyN, only its console: one getty there (root logs in without a password; only
+  // the host's root can attach), and ^C on the console must not reboot the zone (no ctrlaltdel).
+  const inittab = await readFile(join(root, 'etc/inittab'), 'utf8');
+  await writeFile(
+    join(root, 'etc/inittab'),
+    inittab
+      .split('\n')
+      .filter((l) => !/^[^#:]*:[^:]*:(ctrlaltdel|respawn:\/sbin\/getty)/.test(l))
+      .join('\n') +
+      'co:2345:respawn:/sbin/agetty --autologin root --noclear --keep-baud console 115200,38400,9600 linux\n',
+  );
   await run('chroot', [root, 'apt-get', 'clean'], { timeoutMs: 120_000 });
   const { stdout } = await run('chroot', [root, 'dpkg-query', '-W', '-f', '${Package}=${Version}\\n'], {
     timeoutMs: 60_000,

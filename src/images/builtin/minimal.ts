@@ -12,7 +12,7 @@ import { run } from '../../platform/exec.ts';
 import type { ImageManifest } from '../manifest.ts';
 
 /** Bump when the layout or scripts change: it is part of the version and the UUID. */
-export const BUILDER_REVISION = 1;
+export const BUILDER_REVISION = 2;
 const BUSYBOX = '/bin/busybox';
 
 export interface BusyboxInfo {
@@ -62,10 +62,11 @@ export function minimalManifest(bb: BusyboxInfo): ImageManifest {
 
 const FILES: Record<string, string> = {
   'etc/inittab': [
-    '# busybox init: run /etc/rc once at boot, /etc/rc.shutdown on the way down.',
+    '# busybox init: run /etc/rc once at boot, /etc/rc.shutdown on the way down, and keep a shell on',
+    '# the zone console (vmadm console). No ctrlaltdel: ^C on the console must not halt the zone.',
     '::sysinit:/etc/rc',
+    '::respawn:/etc/rc.console',
     '::shutdown:/etc/rc.shutdown',
-    '::ctrlaltdel:/sbin/reboot',
     '',
   ].join('\n'),
   'etc/rc': [
@@ -77,6 +78,13 @@ const FILES: Record<string, string> = {
     '  [ -x "$s" ] && "$s" start',
     'done',
     'exit 0',
+    '',
+  ].join('\n'),
+  'etc/rc.console': [
+    '#!/bin/sh',
+    '# The zone console: a login shell for whoever attaches. With no terminal nobody can: just wait.',
+    'if [ -t 0 ]; then exec /bin/sh -l; fi',
+    'exec sleep 2147483647',
     '',
   ].join('\n'),
   'etc/rc.shutdown': [
@@ -155,6 +163,6 @@ export async function buildMinimalRoot(root: string, bb: BusyboxInfo, path = BUS
     join(root, 'etc/zonix-release'),
     `Zonix minimal image, BusyBox ${bb.version}, builder ${BUILDER_REVISION}\n`,
   );
-  for (const x of ['etc/rc', 'etc/rc.shutdown']) await chmod(join(root, x), 0o755);
+  for (const x of ['etc/rc', 'etc/rc.console', 'etc/rc.shutdown']) await chmod(join(root, x), 0o755);
   await chmod(join(root, 'etc/shadow'), 0o600);
 }
