@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh
 npm run build --silent
-for t in bin/*; do ln -sf "$PWD/$t" "/usr/local/sbin/$(basename "$t")"; done
+for t in bin/*; do [ "$(basename "$t")" = package.json ] && continue; ln -sf "$PWD/$t" "/usr/local/sbin/$(basename "$t")"; done
 exec bin/zonix boot "$@"
