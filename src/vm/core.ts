@@ -13,7 +13,7 @@ import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { vmSnapshots } from './snapshots.ts';
-import { liveState, signalName, startZone, stopZone } from './zone.ts';
+import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
 /** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
 export interface ImageCatalogue {
@@ -48,13 +48,13 @@ export class VmCore {
     return this.present(this.record(uuid, meta), meta);
   }
 
-  private async present(
+  private present(
     vm: VmRecord,
     meta: PoolMeta = this.pool.meta(),
     zones?: Set<string>,
     busy: Map<string, string> = busyVms(),
-  ): Promise<VmRecord> {
-    const live = await liveState(this.runtime, vm.uuid, zones);
+  ): VmRecord {
+    const live = liveStateSync(this.runtime, vm.uuid, zones);
     // What a command is doing to the VM right now shows as SmartOS's transitional states.
     const doing = busy.get(vm.uuid);
     const state =
@@ -63,8 +63,10 @@ export class VmCore {
         : live.state !== 'running' && doing === 'create'
           ? 'provisioning'
           : live.state;
+    // Built without `delete` (which would make each of a thousand objects slow to read).
+    const { pid: _pid, boot_timestamp, exit_status, exit_timestamp, ...base } = vm;
     const out: VmRecord = {
-      ...vm,
+      ...base,
       zonepath: this.store.zonepath(vm.uuid, meta),
       zfs_filesystem: this.store.dataset(vm.uuid),
       zpool: this.pool.name,
@@ -72,15 +74,16 @@ export class VmCore {
       zone_state: live.zone_state,
       snapshots: vmSnapshots(this, vm.uuid, meta),
     };
-    if (live.state === 'running') out.pid = live.pid;
-    else {
-      delete out.pid;
-      delete out.boot_timestamp;
-    }
-    // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
-    if (live.exit_status !== undefined && live.state !== 'running') {
+    if (live.state === 'running') {
+      out.pid = live.pid;
+      if (boot_timestamp !== undefined) out.boot_timestamp = boot_timestamp;
+    } else if (live.exit_status !== undefined) {
+      // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
       out.exit_status = live.exit_status;
       out.exit_timestamp = live.exit_timestamp;
+    } else {
+      if (exit_status !== undefined) out.exit_status = exit_status;
+      if (exit_timestamp !== undefined) out.exit_timestamp = exit_timestamp;
     }
     return out;
   }
@@ -104,7 +107,7 @@ export class VmCore {
     const out: VmRecord[] = [];
     for (const uuid of this.store.uuids(meta)) {
       const vm = this.store.read(uuid, meta);
-      if (vm) out.push(await this.present(vm, meta, zones, busy));
+      if (vm) out.push(this.present(vm, meta, zones, busy));
     }
     return out;
   }

@@ -127,6 +127,10 @@ export interface LiveState {
 
 /** What the runtime says about the VM's zone now. */
 export async function liveState(runtime: OciRuntime, uuid: string, zones?: Set<string>): Promise<LiveState> {
+  return Promise.resolve(liveStateSync(runtime, uuid, zones));
+}
+
+export function liveStateSync(runtime: OciRuntime, uuid: string, zones?: Set<string>): LiveState {
   // A zone without runtime files (`zones` lists those that have them) never started or was removed.
   if (zones && !zones.has(uuid)) return { state: 'stopped', zone_state: 'installed' };
   const st = runtime.stateSync(uuid);

@@ -235,14 +235,19 @@ export class OciRuntime {
     const dir = join(runtimeRoot(this.info.name), id);
     // Most VMs of a big host are not running: ask without the cost of an exception.
     if (!existsSync(dir)) return undefined;
-    let st: { init_process_pid?: number; init_process_start?: number | string };
+    let text: string;
     try {
-      st = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as typeof st;
+      text = readFileSync(join(dir, 'state.json'), 'utf8');
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    const pid = st.init_process_pid ?? 0;
+    // The file holds the whole container config (~20 KiB); only two numbers are needed.
+    const st = {
+      init_process_pid: Number(/"init_process_pid":\s*(\d+)/.exec(text)?.[1] ?? 0),
+      init_process_start: /"init_process_start":\s*"?(\d+)/.exec(text)?.[1],
+    };
+    const pid = st.init_process_pid;
     const proc = pid > 0 ? procStat(pid) : undefined;
     if (!proc || proc.start !== String(st.init_process_start) || proc.state === 'Z' || proc.state === 'X')
       return { status: 'stopped', pid: 0 };
