@@ -687,6 +687,9 @@ export class Pool {
       await this.unmountDataset(meta, p.dataset, 'rollback');
       await this.replaceBody(meta, t, p.dataset, snapshotPath(cur.ds, cur.snap!));
       for (const k of ['compression', 'readonly']) await this.enforce(meta, p.dataset, k);
+      // The metadata changes with every change of content, so caches keyed on it see rollbacks too.
+      meta.txg += 1;
+      t.commit();
       await this.mountDataset(meta, p.dataset);
     });
   }

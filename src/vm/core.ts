@@ -12,6 +12,7 @@ import type { PoolMeta } from '../storage/meta.ts';
 import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
+import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
 import { vmSnapshots } from './snapshots.ts';
 import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
@@ -45,7 +46,10 @@ export class VmCore {
   /** The VM as `vmadm get` shows it: the stored manifest with its live state and where it lives. */
   async get(uuid: string): Promise<VmRecord> {
     const meta = this.pool.meta();
-    return this.present(this.record(uuid, meta), meta);
+    const vm = this.present(this.record(uuid, meta), meta);
+    // One VM: give callers a plain object without the fields set to undefined (see withLive).
+    for (const k of Object.keys(vm)) if (vm[k] === undefined) delete vm[k];
+    return vm;
   }
 
   private present(
@@ -54,6 +58,17 @@ export class VmCore {
     zones?: Set<string>,
     busy: Map<string, string> = busyVms(),
   ): VmRecord {
+    return this.withLive(this.stored(vm, meta), zones, busy);
+  }
+
+  /** What the pool says of a VM: its manifest, where it lives, its snapshots. */
+  private stored(vm: VmRecord, meta: PoolMeta): StoredVm {
+    return { vm, zonepath: this.store.zonepath(vm.uuid, meta), snapshots: vmSnapshots(this, vm.uuid, meta) };
+  }
+
+  /** The VM as `get` shows it: what the pool says, with its live state. */
+  private withLive(s: StoredVm, zones?: Set<string>, busy: Map<string, string> = busyVms()): VmRecord {
+    const vm = s.vm;
     const live = liveStateSync(this.runtime, vm.uuid, zones);
     // What a command is doing to the VM right now shows as SmartOS's transitional states.
     const doing = busy.get(vm.uuid);
@@ -63,27 +78,25 @@ export class VmCore {
         : live.state !== 'running' && doing === 'create'
           ? 'provisioning'
           : live.state;
-    // Built without `delete` (which would make each of a thousand objects slow to read).
-    const { pid: _pid, boot_timestamp, exit_status, exit_timestamp, ...base } = vm;
-    const out: VmRecord = {
-      ...base,
-      zonepath: this.store.zonepath(vm.uuid, meta),
-      zfs_filesystem: this.store.dataset(vm.uuid),
-      zpool: this.pool.name,
-      state,
-      zone_state: live.zone_state,
-      snapshots: vmSnapshots(this, vm.uuid, meta),
-    };
-    if (live.state === 'running') {
-      out.pid = live.pid;
-      if (boot_timestamp !== undefined) out.boot_timestamp = boot_timestamp;
-    } else if (live.exit_status !== undefined) {
+    // The record is the caller's fresh copy: completed in place (a copy per VM costs a thousand-VM
+    // list tens of ms), with fields that do not apply set to undefined rather than deleted (which would
+    // make each object slow to read); JSON leaves them out.
+    const out = vm;
+    out.zonepath = s.zonepath;
+    out.zfs_filesystem = this.store.dataset(vm.uuid);
+    out.zpool = this.pool.name;
+    out.state = state;
+    out.zone_state = live.zone_state;
+    out.snapshots = s.snapshots;
+    if (live.state === 'running') out.pid = live.pid;
+    else {
+      out.pid = undefined;
+      out.boot_timestamp = undefined;
       // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
-      out.exit_status = live.exit_status;
-      out.exit_timestamp = live.exit_timestamp;
-    } else {
-      if (exit_status !== undefined) out.exit_status = exit_status;
-      if (exit_timestamp !== undefined) out.exit_timestamp = exit_timestamp;
+      if (live.exit_status !== undefined) {
+        out.exit_status = live.exit_status;
+        out.exit_timestamp = live.exit_timestamp;
+      }
     }
     return out;
   }
@@ -99,17 +112,27 @@ export class VmCore {
     return removed.length ? this.pool.meta() : meta;
   }
 
-  /** Every complete VM, as `get` shows them. */
+  /**
+   * Every complete VM, as `get` shows them (fields that do not apply are undefined rather than absent;
+   * JSON leaves them out). What the pool says of them comes from the list cache
+   * when nothing has changed since it was written (see list-cache.ts); live state is always read.
+   */
   async list(): Promise<VmRecord[]> {
-    const meta = await this.reconcile();
+    await this.pool.recoverIfStale();
+    const key = cacheKey(this.pool);
+    let stored = readCache(this.pool, key);
+    if (!stored) {
+      const meta = await this.reconcile();
+      stored = [];
+      for (const uuid of this.store.uuids(meta)) {
+        const vm = this.store.read(uuid, meta);
+        if (vm) stored.push(this.stored(vm, meta));
+      }
+      writeCache(this.pool, key, stored);
+    }
     const zones = this.runtime.zoneIds();
     const busy = busyVms();
-    const out: VmRecord[] = [];
-    for (const uuid of this.store.uuids(meta)) {
-      const vm = this.store.read(uuid, meta);
-      if (vm) out.push(this.present(vm, meta, zones, busy));
-    }
-    return out;
+    return stored.map((s) => this.withLive(s, zones, busy));
   }
 
   /**

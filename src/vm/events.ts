@@ -192,7 +192,7 @@ export class VmWatcher {
     for (const dir of [changesDir(), runPath('zones'), runPath('vm-locks')]) {
       mkdirSync(dir, { recursive: true });
       const w = watch(dir, { persistent: true }, (_ev, name) => {
-        if (typeof name === 'string') this.schedule(name.replace(/\.lock$/, ''));
+        if (typeof name === 'string' && !name.startsWith('.')) this.schedule(name.replace(/\.lock$/, ''));
       });
       w.on('error', (err) => this.fail(err));
       this.watchers.push(w);

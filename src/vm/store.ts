@@ -5,7 +5,16 @@
  * that looks, so a VM is either whole or gone. Nothing outside the pool is needed to list VMs.
  * @module
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, utimesSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  utimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../common/errors.ts';
 import { writeFileAtomicSync } from '../common/fs-atomic.ts';
@@ -72,10 +81,19 @@ function lockHeld(uuid: string): boolean {
 /** Where a VM's changes are announced (`vmadm events` watches it): one empty file per VM, touched. */
 export const changesDir = (): string => runPath('vm-changes');
 
+/** Grows by a byte at every VM change: its size is the host's VM generation (see VmListCache). */
+export const generationFile = (): string => join(changesDir(), '.generation');
+
 /** Tell watchers that a VM changed (a touch, ~10 µs); never fails the operation that changed it. */
 function announce(uuid: string, gone = false): void {
   const file = join(changesDir(), uuid);
   try {
+    try {
+      appendFileSync(generationFile(), '.');
+    } catch {
+      mkdirSync(changesDir(), { recursive: true });
+      appendFileSync(generationFile(), '.');
+    }
     try {
       const now = new Date();
       utimesSync(file, now, now);

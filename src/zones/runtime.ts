@@ -237,12 +237,14 @@ export class OciRuntime {
     if (!existsSync(dir)) return undefined;
     let text: string;
     try {
-      text = readFileSync(join(dir, 'state.json'), 'utf8');
+      text = readHead(join(dir, 'state.json'), 512);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    // The file holds the whole container config (~20 KiB); only two numbers are needed.
+    // The file holds the whole container config (~20 KiB); only two numbers are needed, and runc
+    // writes them first. A file that does not start so is read whole.
+    if (!/"init_process_start":\s*"?\d+/.test(text)) text = readFileSync(join(dir, 'state.json'), 'utf8');
     const st = {
       init_process_pid: Number(/"init_process_pid":\s*(\d+)/.exec(text)?.[1] ?? 0),
       init_process_start: /"init_process_start":\s*"?(\d+)/.exec(text)?.[1],
@@ -336,6 +338,17 @@ async function monitorAlive(pid: number): Promise<boolean> {
  */
 export function cleanHalt(status: number): number {
   return status === 128 + 2 || status === 128 + 1 ? 0 : status;
+}
+
+/** The first `bytes` bytes of a file, as text. */
+function readHead(path: string, bytes: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    return buf.toString('utf8', 0, readSync(fd, buf, 0, bytes, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A process's state letter and start time (field 22), from /proc; undefined when it is gone. */

@@ -164,4 +164,24 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
     lock.release();
     assert.equal((await get(other)).state, 'stopped');
   });
+
+  it('the list cache never shows what is no longer so', async () => {
+    const uuid = randomUUID();
+    await ok('vmadm', ['create', '-f', payload({ uuid, alias: 'one', autoboot: false })]);
+    const alias = async () => (await ok('vmadm', ['list', '-H', '-o', 'alias', `uuid=${uuid}`])).trim();
+    assert.equal(await alias(), 'one');
+    assert.ok(existsSync(join(run, 'vm-cache', `${P}.json`)));
+    await ok('vmadm', ['update', uuid, 'alias=two']);
+    assert.equal(await alias(), 'two');
+    await ok('vmadm', ['create-snapshot', uuid, 'a']);
+    await ok('vmadm', ['update', uuid, 'alias=three']);
+    assert.equal(await alias(), 'three');
+    // A rollback behind vmadm's back (zfs) brings the older manifest back: the list sees it.
+    await ok('zfs', ['rollback', '-r', `${P}/${uuid}@vmsnap-a`]);
+    assert.equal(await alias(), 'two');
+    await ok('vmadm', ['start', uuid]);
+    assert.match(await ok('vmadm', ['list', '-H', '-o', 'state', `uuid=${uuid}`]), /^running/);
+    await ok('vmadm', ['delete', uuid]);
+    assert.equal(await ok('vmadm', ['list', '-H', `uuid=${uuid}`]), '');
+  });
 });
