@@ -11,7 +11,13 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createBtrfsPool, exec, fmtMs, log, median, positiveInt, runBenchmark, table, timed } from './lib.ts';
 import type { BenchRun } from './lib.ts';
-import { cgroupMemory, processesMentioning, pss, removeCgroups } from './zone-helpers.ts';
+import {
+  cgroupMemory,
+  dropHostStartupCosts,
+  processesMentioning,
+  pss,
+  removeCgroups,
+} from './zone-helpers.ts';
 
 const VMS = positiveInt(process.env.ZONIX_BENCH_VMS, 1000);
 const RUNNING = Math.min(positiveInt(process.env.ZONIX_BENCH_RUNNING, 100), VMS);
@@ -21,6 +27,7 @@ const bin = (tool: string) => join(ROOT, 'bin', tool);
 const CGROUP_PARENT = `zonix-benchvms-${randomBytes(3).toString('hex')}`;
 const BARE_PARENT = `${CGROUP_PARENT}-bare`;
 process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
+const droppedEnv = dropHostStartupCosts();
 
 interface Result {
   vms: number;
@@ -84,6 +91,7 @@ async function runBench(run: BenchRun): Promise<Result> {
     if (running !== RUNNING) throw new Error(`${running} VMs running, expected ${RUNNING}`);
     const poolMetaKiB = Math.round((await readFile(join(pool.top, 'meta', 'pool.json'))).length / 1024);
 
+    if (droppedEnv.length) log(`timed commands run without ${droppedEnv.join(', ')}`);
     log(`timing: ${RUNS} rounds`);
     const samples = {
       node: [] as number[],

@@ -22,7 +22,7 @@ import {
   timed,
   type BenchRun,
 } from './lib.ts';
-import { processesMentioning, pss, removeCgroups } from './zone-helpers.ts';
+import { dropHostStartupCosts, processesMentioning, pss, removeCgroups } from './zone-helpers.ts';
 
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 10);
 const ROOT = join(import.meta.dirname, '..');
@@ -30,6 +30,7 @@ const bin = (tool: string) => join(ROOT, 'bin', tool);
 /** The zones' cgroups go under this parent (set before any Zonix module loads), removed at the end. */
 const CGROUP_PARENT = `zonix-bench-${randomBytes(3).toString('hex')}`;
 process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
+const droppedEnv = dropHostStartupCosts();
 interface Result {
   runs: number;
   bareMs: number;
@@ -78,6 +79,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       list: [] as number[],
     };
 
+    if (droppedEnv.length) log(`timed commands run without ${droppedEnv.join(', ')}`);
     log(`lifecycles: ${RUNS} rounds of each`);
     for (let r = 0; r < RUNS; r++) {
       const id = `bare-${r}`;
