@@ -1,8 +1,8 @@
 // Bundle each CLI into one file under dist/ so that it starts fast (one file to load, no TypeScript at
 // run time), and stamp the build.
 import { build } from 'esbuild';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const entries = readdirSync(join(root, 'src/cli/bin'))
@@ -11,11 +11,35 @@ const entries = readdirSync(join(root, 'src/cli/bin'))
 
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 mkdirSync(join(root, 'dist'), { recursive: true });
-// CommonJS, one file per tool: Node loads CommonJS faster than ES modules (no module linking), which
-// is most of a CLI's start-up. Command groups are still evaluated only when used (esbuild wraps each
-// lazily imported module), and V8 compiles a function only when it first runs.
+// CommonJS: Node loads it faster than ES modules (no module linking), which is most of a CLI's start.
+// A tool that loads command groups lazily (`await import('./<tool>/<group>.ts')` in src/cli/<tool>.ts)
+// gets each group as its own bundle, dist/<tool>/<group>.cjs, required only when that command runs:
+// `vmadm help` loads a few KiB, `vmadm list` what listing needs. Errors cross bundles by name (see
+// ZonixError's Symbol.hasInstance).
+const groupDirs = readdirSync(join(root, 'src/cli'), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && e.name !== 'bin')
+  .map((e) => e.name);
+const lazyGroups = [];
+for (const tool of groupDirs) {
+  const text = readFileSync(join(root, 'src/cli', `${tool}.ts`), 'utf8');
+  for (const m of text.matchAll(/await import\('\.\/([a-z]+)\/([a-z-]+)\.ts'\)/g))
+    lazyGroups.push(join(root, 'src/cli', m[1], `${m[2]}.ts`));
+}
+const groupsExternal = {
+  name: 'command-groups',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/[a-z]+\/[a-z-]+\.ts$/ }, (args) =>
+      args.kind === 'dynamic-import' && dirname(args.importer) === join(root, 'src/cli')
+        ? { path: args.path.replace(/\.ts$/, '.cjs'), external: true }
+        : undefined,
+    );
+  },
+};
 await build({
-  entryPoints: entries,
+  entryPoints: [
+    ...entries.map((f) => ({ in: f, out: basename(f, '.ts') })),
+    ...[...new Set(lazyGroups)].map((f) => ({ in: f, out: join(basename(dirname(f)), basename(f, '.ts')) })),
+  ],
   outdir: join(root, 'dist'),
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -24,9 +48,18 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
+  plugins: [groupsExternal],
   define: { 'import.meta.url': '__zonixModuleUrl', 'import.meta.dirname': '__dirname' },
   banner: { js: "const __zonixModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// esbuild keeps an external dynamic import as `import()`, which would start Node's ES module loader:
+// load the groups with require() instead.
+for (const f of readdirSync(join(root, 'dist')).filter((n) => n.endsWith('.cjs'))) {
+  const path = join(root, 'dist', f);
+  const text = readFileSync(path, 'utf8');
+  const out = text.replace(/\bimport\("(\.\/[a-z]+\/[a-z-]+\.cjs)"\)/g, 'Promise.resolve(require("$1"))');
+  if (out !== text) writeFileSync(path, out);
+}
 const d = new Date();
 const p = (n) => String(n).padStart(2, '0');
 const stamp = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}T${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;

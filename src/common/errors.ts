@@ -17,9 +17,24 @@ export class ZonixError extends Error {
   readonly httpStatus: number;
   readonly hint: string | undefined;
 
+  /**
+   * `instanceof` also holds for an error made by another copy of this module: each CLI command group
+   * is its own bundle, so a group's errors meet the dispatcher's classes.
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, x)) return true;
+    const kinds = (x as { zonixKinds?: unknown } | null)?.zonixKinds;
+    return Array.isArray(kinds) && kinds.includes(this.name);
+  }
+
   constructor(code: string, message: string, opts: ZonixErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c))
+      kinds.push((c as { name: string }).name);
+    // The error classes it is an instance of, by name, not enumerable (not in JSON).
+    Object.defineProperty(this, 'zonixKinds', { value: kinds });
     this.code = code;
     this.exitCode = opts.exitCode ?? 1;
     this.httpStatus = opts.httpStatus ?? 500;
