@@ -200,13 +200,7 @@ export class VmCore {
       const vm = this.record(uuid);
       const live = await liveState(this.runtime, uuid);
       if (live.state === 'running') throw alreadyRunning(uuid);
-      await startZone(this.runtime, vm, this.store.zonepath(uuid));
-      this.store.write({
-        ...vm,
-        autoboot: true,
-        boot_timestamp: new Date().toISOString(),
-        last_modified: new Date().toISOString(),
-      });
+      await this.bootLocked(vm);
     } finally {
       lock.release();
     }
@@ -224,8 +218,7 @@ export class VmCore {
         return;
       }
       if (live.state !== 'running') throw notRunning(uuid, live.state);
-      this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-      await this.halt(vm, opts);
+      await this.haltLocked(vm, opts, { autoboot: false });
     } finally {
       lock.release();
     }
@@ -242,7 +235,7 @@ export class VmCore {
       const live = await liveState(this.runtime, uuid);
       if (live.state !== 'running')
         throw new VmError('EINVAL', `Cannot reboot vm from state "${live.state}", must be "running"`);
-      await this.halt(vm, opts);
+      await this.haltLocked(vm, opts);
       const after = this.store.read(uuid)!;
       await startZone(this.runtime, after, this.store.zonepath(uuid));
       const now = new Date().toISOString();
@@ -252,8 +245,23 @@ export class VmCore {
     }
   }
 
-  /** Halt the running zone (holding the VM's lock) and record how init ended. */
-  private async halt(vm: VmRecord, opts: { force?: boolean; timeoutMs?: number }): Promise<void> {
+  /** Boot the stopped VM, the caller holding its lock: autoboot on, a new boot_timestamp. */
+  async bootLocked(vm: VmRecord): Promise<void> {
+    await startZone(this.runtime, vm, this.store.zonepath(vm.uuid));
+    const now = new Date().toISOString();
+    this.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
+  }
+
+  /**
+   * Halt the running zone, the caller holding the VM's lock, and record how init ended; `set` is
+   * written first (a stop turns autoboot off before it halts, as SmartOS does).
+   */
+  async haltLocked(
+    vm: VmRecord,
+    opts: { force?: boolean; timeoutMs?: number } = {},
+    set: Partial<VmRecord> = {},
+  ): Promise<void> {
+    if (Object.keys(set).length) this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
     const brand = getBrand(vm.brand);
     await stopZone(this.runtime, vm.uuid, {
       ...opts,
@@ -310,7 +318,8 @@ export class VmCore {
         throw fail(
           `image ${image} is of type ${found.type}, ${brand.name} VMs need ${brand.imageTypes.join(' or ')}`,
         );
-      if ((await liveState(this.runtime, uuid)).state === 'running') await this.halt(vm, { force: true });
+      if ((await liveState(this.runtime, uuid)).state === 'running')
+        await this.haltLocked(vm, { force: true });
       await this.runtime.delete(uuid, { force: true });
       await this.pool.rebase(this.store.dataset(uuid), this.images.origin(image), ['config']);
       const after = this.store.read(uuid) ?? vm;

@@ -9,17 +9,16 @@
  *
  * Each operation holds the VM's lock. The lock is not re-entrant, so the zone is stopped and started
  * here through the zone layer, with the same manifest updates as `VmCore.stop` and `VmCore.start`
- * (`haltLocked`, `bootLocked`, shared with send and receive).
+ * (VmCore's `haltLocked` and `bootLocked`).
  * @module
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { descendantsOf } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
 import type { VmCore } from './core.ts';
 import { VmError, vmNotFound } from './errors.ts';
 import { getBrand } from './schema/brands.ts';
 import { lockVm, type VmRecord } from './store.ts';
-import { liveState, startZone, stopZone } from './zone.ts';
+import { liveState } from './zone.ts';
 
 /** What SmartOS prefixes a VM snapshot's ZFS name with. */
 export const VMSNAP_PREFIX = 'vmsnap-';
@@ -147,7 +146,7 @@ export async function rollbackSnapshot(core: VmCore, uuid: string, name: string)
     checkSnapshotable(vm);
     if (!vmSnapshots(core, uuid).some((s) => s.name === name)) throw noSnapshot(uuid, name);
     if ((await liveState(core.runtime, uuid)).state === 'running') {
-      await haltLocked(core, vm, { force: true });
+      await core.haltLocked(vm, { force: true }, { autoboot: false });
       vm = core.store.read(uuid) ?? vm;
     }
     const snap = `${VMSNAP_PREFIX}${name}`;
@@ -163,7 +162,7 @@ export async function rollbackSnapshot(core: VmCore, uuid: string, name: string)
     }
     next.last_modified = new Date().toISOString();
     core.store.write(next);
-    await bootLocked(core, next);
+    await core.bootLocked(next);
   });
 }
 
@@ -171,35 +170,3 @@ export async function rollbackSnapshot(core: VmCore, uuid: string, name: string)
  * Halt a running VM as `VmCore.stop` does (autoboot off, the brand's halt, then how init ended),
  * the caller holding its lock.
  */
-export async function haltLocked(
-  core: VmCore,
-  vm: VmRecord,
-  opts: { force?: boolean; timeoutMs?: number } = {},
-): Promise<void> {
-  core.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-  const brand = getBrand(vm.brand);
-  await stopZone(core.runtime, vm.uuid, {
-    ...opts,
-    haltSignal: brand?.haltSignal ?? 'TERM',
-    ...(brand?.haltCommand ? { haltCommand: brand.haltCommand } : {}),
-  });
-  const after = core.store.read(vm.uuid) ?? vm;
-  // conmon records init's status right after reaping it: give it a moment.
-  let exit = await core.runtime.exitRecord(vm.uuid);
-  for (let i = 0; exit === undefined && i < 100; i++) {
-    await sleep(5);
-    exit = await core.runtime.exitRecord(vm.uuid);
-  }
-  core.store.write({
-    ...after,
-    ...(exit !== undefined ? { exit_status: exit.status } : {}),
-    exit_timestamp: (exit?.time ?? new Date()).toISOString(),
-  });
-}
-
-/** Boot a stopped VM as `VmCore.start` does (autoboot on, boot_timestamp), the caller holding its lock. */
-export async function bootLocked(core: VmCore, vm: VmRecord): Promise<void> {
-  await startZone(core.runtime, vm, core.store.zonepath(vm.uuid));
-  const now = new Date().toISOString();
-  core.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
-}

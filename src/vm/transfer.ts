@@ -34,7 +34,7 @@ import { sortedSnapshots } from '../storage/meta.ts';
 import { STREAM_MAGIC } from '../storage/stream.ts';
 import type { VmCore } from './core.ts';
 import { VmError, vmNotFound } from './errors.ts';
-import { haltLocked, ZONEROOT_FIELDS } from './snapshots.ts';
+import { ZONEROOT_FIELDS } from './snapshots.ts';
 import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 
 export const BUNDLE_MAGIC = Buffer.from('ZONIX-VMBUNDLE-1\n');
@@ -173,7 +173,7 @@ export async function sendVm(core: VmCore, uuid: string, out: Writable): Promise
     if (!stored) throw vmNotFound(uuid);
     // As SmartOS does, the JSON is the VM as it was before the stop.
     const vmobj = await core.get(uuid);
-    if (vmobj.state === 'running') await haltLocked(core, stored);
+    if (vmobj.state === 'running') await core.haltLocked(stored, {}, { autoboot: false });
     // A `@sending` left by a send that died goes first.
     if (core.pool.meta().datasets[ds]?.snapshots[SENDING])
       await core.pool.destroy(`${ds}@${SENDING}`, { recursive: true });
