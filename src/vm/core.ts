@@ -12,7 +12,7 @@ import type { PoolMeta } from '../storage/meta.ts';
 import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
-import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
+import { cacheKey, readCache, readColumns, writeCache, type StoredVm } from './list-cache.ts';
 import { vmSnapshots } from './snapshots.ts';
 import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
@@ -133,6 +133,41 @@ export class VmCore {
     const zones = this.runtime.zoneIds();
     const busy = busyVms();
     return stored.map((s) => this.withLive(s, zones, busy));
+  }
+
+  /**
+   * Every complete VM with only the named fields (and its live state), from the list cache's columns;
+   * undefined when the cache cannot answer (then `list` reads the pool, and fills the cache). This is
+   * what `vmadm list` prints from: on a host with a thousand VMs it parses a few columns, not every
+   * manifest.
+   */
+  async listFields(fields: readonly string[]): Promise<VmRecord[] | undefined> {
+    await this.pool.recoverIfStale();
+    const names = [...new Set(['uuid', 'boot_timestamp', 'exit_status', 'exit_timestamp', ...fields])];
+    const got = readColumns(this.pool, cacheKey(this.pool), names);
+    if (!got) return undefined;
+    const zones = this.runtime.zoneIds();
+    const busy = busyVms();
+    const cols = [...got.columns].filter(([n]) => n !== 'zonepath' && n !== 'snapshots');
+    const zonepaths = got.columns.get('zonepath');
+    const snapshots = got.columns.get('snapshots');
+    const out: VmRecord[] = [];
+    for (let i = 0; i < got.count; i++) {
+      const vm = {} as VmRecord;
+      for (const [n, values] of cols) if (values[i] !== null && values[i] !== undefined) vm[n] = values[i];
+      out.push(
+        this.withLive(
+          {
+            vm,
+            zonepath: (zonepaths?.[i] as string | undefined) ?? '',
+            snapshots: (snapshots?.[i] as unknown[] | undefined) ?? [],
+          },
+          zones,
+          busy,
+        ),
+      );
+    }
+    return out;
   }
 
   /**

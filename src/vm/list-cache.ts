@@ -30,6 +30,59 @@ interface CacheFile {
 }
 
 const cacheFile = (pool: Pool) => runPath('vm-cache', `${pool.name}.json`);
+/**
+ * The same VMs by column: a JSON header line `{key, count, columns: {name: [start, end]}}`, then each
+ * column as a JSON array at those offsets, so that `vmadm list` parses only the columns it prints.
+ */
+const columnsFile = (pool: Pool) => runPath('vm-cache', `${pool.name}.columns`);
+
+function columnsText(key: string, vms: StoredVm[]): string {
+  const names = new Set<string>(['zonepath', 'snapshots']);
+  for (const s of vms) for (const k of Object.keys(s.vm)) names.add(k);
+  const columns: Record<string, [number, number]> = {};
+  let body = '';
+  for (const name of names) {
+    const values = vms.map((s) =>
+      name === 'zonepath' ? s.zonepath : name === 'snapshots' ? s.snapshots : (s.vm[name] ?? null),
+    );
+    const text = JSON.stringify(values);
+    columns[name] = [body.length, body.length + text.length];
+    body += text;
+  }
+  return `${JSON.stringify({ key, count: vms.length, columns })}\n${body}`;
+}
+
+/** The named columns (a name no VM has is all undefined), or undefined when the cache cannot answer. */
+export function readColumns(
+  pool: Pool,
+  key: string,
+  names: readonly string[],
+): { count: number; columns: Map<string, unknown[]> } | undefined {
+  if (vmLocksPresent()) return undefined;
+  try {
+    const text = readFileSync(columnsFile(pool), 'utf8');
+    const nl = text.indexOf('\n');
+    const head = JSON.parse(text.slice(0, nl)) as {
+      key: string;
+      count: number;
+      columns: Record<string, [number, number]>;
+    };
+    if (head.key !== key) return undefined;
+    const columns = new Map<string, unknown[]>();
+    for (const name of names) {
+      const at = head.columns[name];
+      columns.set(
+        name,
+        at
+          ? (JSON.parse(text.slice(nl + 1 + at[0], nl + 1 + at[1])) as unknown[])
+          : new Array<unknown>(head.count),
+      );
+    }
+    return { count: head.count, columns };
+  } catch {
+    return undefined;
+  }
+}
 
 /** The key the pool has now (read it before reading the pool). */
 export function cacheKey(pool: Pool): string {
@@ -60,6 +113,7 @@ export function writeCache(pool: Pool, key: string, vms: StoredVm[]): void {
   try {
     mkdirSync(runPath('vm-cache'), { recursive: true });
     writeFileAtomicSync(cacheFile(pool), JSON.stringify({ key, vms } satisfies CacheFile), 0o600);
+    writeFileAtomicSync(columnsFile(pool), columnsText(key, vms), 0o600);
   } catch {
     /* a cache: the next list reads the pool again */
   }

@@ -171,6 +171,21 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
     const alias = async () => (await ok('vmadm', ['list', '-H', '-o', 'alias', `uuid=${uuid}`])).trim();
     assert.equal(await alias(), 'one');
     assert.ok(existsSync(join(run, 'vm-cache', `${P}.json`)));
+    // Read from the pool (first, after a change) and from the cache's columns: the same rows.
+    const wide = [
+      'list',
+      '-p',
+      '-o',
+      'uuid,alias,type,ram,state,zone_state,pid,zonepath,zpool,quota,autoboot',
+    ];
+    await ok('vmadm', ['update', uuid, 'alias=uno']);
+    const fromPool = await ok('vmadm', wide);
+    assert.ok(existsSync(join(run, 'vm-cache', `${P}.columns`)));
+    assert.equal(await ok('vmadm', wide), fromPool);
+    assert.match(
+      fromPool,
+      new RegExp(`^${uuid}:uno:OS:256:stopped:installed::${mnt}/${uuid}:${P}:10:false$`, 'm'),
+    );
     await ok('vmadm', ['update', uuid, 'alias=two']);
     assert.equal(await alias(), 'two');
     await ok('vmadm', ['create-snapshot', uuid, 'a']);

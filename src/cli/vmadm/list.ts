@@ -16,6 +16,12 @@ import { isFilterKey, listFieldFor, listValue } from '../../vm/schema/list.ts';
 import { getopt, has, last } from '../getopt.ts';
 import { core, USAGE, type Io } from './common.ts';
 
+/** The fields the list's computed columns are made from. */
+const FAKE_FIELDS: Record<string, string[]> = {
+  type: ['brand'],
+  ram: ['brand', 'ram', 'max_physical_memory'],
+};
+
 function describeField(name: string): ListField | undefined {
   const col = listFieldFor(name);
   return col ? { name, header: col.header, width: col.width } : undefined;
@@ -36,8 +42,17 @@ export async function list(args: string[], io: Io): Promise<number> {
   const order = resolveFields(last(p, 'o') ?? DEFAULT_ORDER, describeField, 'order');
   const sortSpec = last(p, 's') ?? DEFAULT_SORT;
   const sortFields = resolveFields(sortSpec, describeField, 'sort');
-  const vms = (await core().list()).filter((vm) => matchesAll(vm, filters));
   const names = [...new Set([...order, ...sortFields].map((f) => f.name))];
+  // Only what is printed, sorted on or filtered by is read (from the list cache's columns when it can
+  // answer); fields inside arrays or objects (nics.0.ip) need the whole VMs.
+  const needed = new Set([...names, ...filters.map((f) => f.key)]);
+  for (const [fake, from] of Object.entries(FAKE_FIELDS))
+    if (needed.has(fake)) for (const f of from) needed.add(f);
+  const c = core();
+  const vms = (
+    ([...needed].some((n) => n.includes('.')) ? undefined : await c.listFields([...needed])) ??
+    (await c.list())
+  ).filter((vm) => matchesAll(vm, filters));
   const sorted = sortVms(rows(vms, names), sortSpec);
   io.stdout.write(
     formatVmList(sorted, order, { parsable: has(p, 'p'), header: !has(p, 'H') && !has(p, 'p') }),
