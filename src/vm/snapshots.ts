@@ -84,9 +84,9 @@ function readVm(core: VmCore, uuid: string): VmRecord {
   return vm;
 }
 
-/** SmartOS refuses snapshots of KVM VMs (their disks are zvols it does not snapshot). */
+/** The brand says whether its VMs can be snapshotted (SmartOS refuses kvm). */
 function checkSnapshotable(vm: VmRecord): void {
-  if (getBrand(vm.brand)?.listType === 'KVM')
+  if (getBrand(vm.brand)?.snapshots === false)
     throw new VmError('ENOTSUP', `snapshots for ${String(vm.brand)} VMs currently unsupported`, {
       httpStatus: 501,
     });

@@ -41,6 +41,8 @@ export interface BrandInfo {
    */
   readonly haltCommand?: readonly string[];
   readonly rebootCommand?: readonly string[];
+  /** `vmadm create-snapshot` works (SmartOS refuses kvm VMs: their disks are zvols it does not snapshot). */
+  readonly snapshots: boolean;
 }
 
 const OS_LIMIT_PRIV = ['default'];
@@ -69,6 +71,7 @@ const osBrand = (name: BrandName): BrandInfo => ({
   diskModels: [],
   limitPriv: OS_LIMIT_PRIV,
   haltSignal: 'USR2',
+  snapshots: true,
 });
 
 export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
@@ -101,6 +104,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'scsi', 'ide'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    snapshots: false,
   },
   bhyve: {
     name: 'bhyve',
@@ -118,6 +122,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'ahci', 'nvme'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    snapshots: true,
   },
 };
 
