@@ -115,8 +115,17 @@ function readdirSafe(dir: string): string[] {
   }
 }
 
-/** Best-effort teardown: export/destroy what is left, unmount leftovers, remove the folder. */
-export async function teardown(env: TestEnv, pools: string[]): Promise<void> {
+/**
+ * Best-effort teardown: the zones named, then export/destroy what is left, unmount leftovers, remove
+ * the folder.
+ */
+export async function teardown(env: TestEnv, pools: string[], zones: string[] = []): Promise<void> {
+  // Zones a failed test left running go first (their rootfs is in the pools).
+  if (zones.length) {
+    const { OciRuntime } = await import('../../src/zones/index.ts');
+    const runtime = new OciRuntime('runc');
+    for (const z of zones) await runtime.delete(z, { force: true }).catch(() => undefined);
+  }
   for (const p of pools) await cli('zpool', ['destroy', '-f', p]).catch(() => undefined);
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
     const target = line.split(' ')[4];

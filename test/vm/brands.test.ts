@@ -118,9 +118,7 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    for (const u of made) await new OciRuntime('runc').delete(u, { force: true }).catch(() => undefined);
-    await teardown(env, [P]);
+    await teardown(env, [P], made);
     assert.deepEqual(leaks(env), []);
   });
 

@@ -64,9 +64,7 @@ describe('vmadm console', { skip, timeout: 60_000 }, () => {
   });
 
   after(async () => {
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    if (uuid) await new OciRuntime('runc').delete(uuid, { force: true }).catch(() => undefined);
-    await teardown(env, [P]);
+    await teardown(env, [P], uuid ? [uuid] : []);
     assert.deepEqual(leaks(env), []);
   });
 

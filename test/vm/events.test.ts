@@ -84,9 +84,7 @@ describe('vmadm events', { skip, timeout: 60_000 }, () => {
 
   after(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    if (uuid) await new OciRuntime('runc').delete(uuid, { force: true }).catch(() => undefined);
-    await teardown(env, [P]);
+    await teardown(env, [P], uuid ? [uuid] : []);
     assert.deepEqual(leaks(env), []);
   });
 

@@ -58,9 +58,7 @@ describe('vmadm snapshots', { skip, timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    if (uuid) await new OciRuntime('runc').delete(uuid, { force: true }).catch(() => undefined);
-    await teardown(env, [P]);
+    await teardown(env, [P], uuid ? [uuid] : []);
     assert.deepEqual(leaks(env), []);
   });
 

@@ -77,9 +77,7 @@ describe('vmadm send and receive', { skip, timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    if (uuid) await new OciRuntime('runc').delete(uuid, { force: true }).catch(() => undefined);
-    await teardown(env, [A, B]);
+    await teardown(env, [A, B], uuid ? [uuid] : []);
     assert.deepEqual(leaks(env), []);
   });
 

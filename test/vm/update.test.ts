@@ -63,9 +63,7 @@ describe('vmadm update', { skip, timeout: 120_000 }, () => {
 
   after(async () => {
     if (uuid) await cli('vmadm', ['delete', uuid]);
-    const { OciRuntime } = await import('../../src/zones/index.ts');
-    if (uuid) await new OciRuntime('runc').delete(uuid, { force: true }).catch(() => undefined);
-    await teardown(env, [P]);
+    await teardown(env, [P], uuid ? [uuid] : []);
     assert.deepEqual(leaks(env), []);
   });
 
