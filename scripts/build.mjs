@@ -19,17 +19,26 @@ mkdirSync(join(root, 'dist'), { recursive: true });
 const groupDirs = readdirSync(join(root, 'src/cli'), { withFileTypes: true })
   .filter((e) => e.isDirectory() && e.name !== 'bin')
   .map((e) => e.name);
+// A group may in turn load a sibling lazily (`await import('./common.ts')` in src/cli/<tool>/x.ts):
+// `vmadm list` loads the VM core only when its cache cannot answer.
 const lazyGroups = [];
 for (const tool of groupDirs) {
   const text = readFileSync(join(root, 'src/cli', `${tool}.ts`), 'utf8');
   for (const m of text.matchAll(/await import\('\.\/([a-z]+)\/([a-z-]+)\.ts'\)/g))
     lazyGroups.push(join(root, 'src/cli', m[1], `${m[2]}.ts`));
+  for (const f of readdirSync(join(root, 'src/cli', tool)).filter((n) => n.endsWith('.ts'))) {
+    const group = readFileSync(join(root, 'src/cli', tool, f), 'utf8');
+    for (const m of group.matchAll(/await import\('\.\/([a-z-]+)\.ts'\)/g))
+      lazyGroups.push(join(root, 'src/cli', tool, `${m[1]}.ts`));
+  }
 }
+const isCliDir = (dir) =>
+  dir === join(root, 'src/cli') || groupDirs.some((t) => dir === join(root, 'src/cli', t));
 const groupsExternal = {
   name: 'command-groups',
   setup(b) {
-    b.onResolve({ filter: /^\.\/[a-z]+\/[a-z-]+\.ts$/ }, (args) =>
-      args.kind === 'dynamic-import' && dirname(args.importer) === join(root, 'src/cli')
+    b.onResolve({ filter: /^\.\/([a-z]+\/)?[a-z-]+\.ts$/ }, (args) =>
+      args.kind === 'dynamic-import' && isCliDir(dirname(args.importer))
         ? { path: args.path.replace(/\.ts$/, '.cjs'), external: true }
         : undefined,
     );
@@ -54,10 +63,11 @@ await build({
 });
 // esbuild keeps an external dynamic import as `import()`, which would start Node's ES module loader:
 // load the groups with require() instead.
-for (const f of readdirSync(join(root, 'dist')).filter((n) => n.endsWith('.cjs'))) {
+const bundles = readdirSync(join(root, 'dist'), { recursive: true }).filter((n) => n.endsWith('.cjs'));
+for (const f of bundles) {
   const path = join(root, 'dist', f);
   const text = readFileSync(path, 'utf8');
-  const out = text.replace(/\bimport\("(\.\/[a-z]+\/[a-z-]+\.cjs)"\)/g, 'Promise.resolve(require("$1"))');
+  const out = text.replace(/\bimport\("(\.\/([a-z]+\/)?[a-z-]+\.cjs)"\)/g, 'Promise.resolve(require("$1"))');
   if (out !== text) writeFileSync(path, out);
 }
 const d = new Date();

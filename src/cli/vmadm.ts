@@ -5,15 +5,12 @@
  * @module
  */
 import { UsageError } from '../common/errors.ts';
-import type { Io } from './vmadm/common.ts';
+import { processIo, type Io } from './vmadm/io.ts';
 import { USAGE } from './vmadm/usage.ts';
 
-export type { Io } from './vmadm/common.ts';
+export type { Io } from './vmadm/io.ts';
 
-export async function main(
-  argv: string[],
-  io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
-): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const [cmd, ...rest] = argv.filter((a) => a !== '-d' && a !== '-v');
   if (cmd === undefined) throw new UsageError('', USAGE);
   if (cmd === '-h' || cmd === '-?' || cmd === 'help') {

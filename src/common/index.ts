@@ -6,3 +6,4 @@ export * from './errors.ts';
 export * from './reverter.ts';
 export * from './lock.ts';
 export * from './fs-atomic.ts';
+export * from './proc.ts';

@@ -8,6 +8,7 @@
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, ZonixError } from './errors.ts';
+import { procStat } from './proc.ts';
 
 export interface LockHolder {
   pid: number;
@@ -26,15 +27,9 @@ export interface LockOptions {
 
 const inProcess = new Map<string, Promise<void>>();
 
+/** When the process started (field 22 of its stat), or undefined when it is gone. */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the parenthesised command name.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
+  return procStat(pid)?.start || undefined;
 }
 
 const selfStart = processStartTime(process.pid) ?? '0';

@@ -50,6 +50,11 @@ export function metaPath(top: string): string {
   return join(top, META_DIR, META_FILE);
 }
 
+/** The pool lock: held by every change to the pool, left behind (stale) by one that died. */
+export function poolLockPath(top: string): string {
+  return join(top, META_DIR, 'lock');
+}
+
 export function readMeta(top: string): PoolMeta {
   return JSON.parse(readFileSync(metaPath(top), 'utf8')) as PoolMeta;
 }

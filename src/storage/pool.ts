@@ -28,6 +28,7 @@ import {
   type DatasetType,
   type PoolMeta,
   type SnapshotMeta,
+  poolLockPath,
 } from './meta.ts';
 import { bindMount, isMountPoint, mountTable, unmount } from './mounts.ts';
 import { datasetNameProblem, parentName, parseName } from './names.ts';
@@ -129,7 +130,7 @@ export class Pool {
   // ---- transactions -------------------------------------------------------------------------------
 
   private lockPath(): string {
-    return join(this.rec.top, 'meta', 'lock');
+    return poolLockPath(this.rec.top);
   }
 
   /** Run `fn` holding the pool lock, with the metadata read fresh. */

@@ -16,11 +16,14 @@ import type { PoolSummary } from '../platform/sysinfo.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { createDriver, chooseDriver } from './drivers/index.ts';
 import { cannot, noPool, ZfsError } from './errors.ts';
-import { META_DIR, newGuid, readMeta, writeMeta, type PoolMeta } from './meta.ts';
+import { META_DIR, newGuid, poolLockPath, readMeta, writeMeta, type PoolMeta } from './meta.ts';
 import { isMountPoint, mountTable } from './mounts.ts';
 import { poolNameProblem } from './names.ts';
 import { createReserve, Pool, RESERVE, reserveSize, ROOT_PATH, type PoolRecord } from './pool.ts';
+import { importedPoolNames, readRecord, recordPath } from './registry.ts';
 import { parseSize } from './units.ts';
+
+export { importedPoolNames } from './registry.ts';
 
 interface CacheEntry {
   driver: string;
@@ -33,10 +36,6 @@ interface PoolCache {
 
 const DEFAULT_FILE_SIZE = 64 * 1024 ** 3;
 const MIN_SIZE = 128 * 1024 ** 2;
-
-function recordPath(name: string): string {
-  return runPath('pools', `${name}.json`);
-}
 
 function topFor(name: string): string {
   return runPath('pools', name);
@@ -59,26 +58,6 @@ async function updateCache(fn: (c: PoolCache) => void): Promise<void> {
     writeFileAtomicSync(configPath('zpool.cache'), JSON.stringify(c, null, 2) + '\n');
   } finally {
     lock.release();
-  }
-}
-
-function readRecord(name: string): PoolRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(recordPath(name), 'utf8')) as PoolRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Names of the pools imported on this host. */
-export function importedPoolNames(): string[] {
-  try {
-    return readdirSync(runPath('pools'))
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => f.slice(0, -5))
-      .sort();
-  } catch {
-    return [];
   }
 }
 
@@ -346,7 +325,7 @@ export async function importPool(name: string, dirs: string[] = []): Promise<Poo
     const rec: PoolRecord = { name: c.name, driver: c.driver, source: c.source, top, devices };
     const pool = new Pool(rec, driver);
     // Taking the lock once reconciles whatever a process that died while holding it left behind.
-    const lock = await acquireLock(join(top, META_DIR, 'lock'), {
+    const lock = await acquireLock(poolLockPath(top), {
       onStale: (dead) => pool.reconcile(dead.intent as Parameters<Pool['reconcile']>[0]),
     });
     lock.release();

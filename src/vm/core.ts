@@ -11,8 +11,9 @@ import type { Pool } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
 import { getBrand } from './schema/brands.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
-import { busyVms, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
-import { cacheKey, readCache, readColumns, writeCache, type StoredVm } from './list-cache.ts';
+import { busyVms, freeDeadVmLocks, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
+import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
+import { presentVm } from './live.ts';
 import { vmSnapshots } from './snapshots.ts';
 import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
@@ -68,45 +69,16 @@ export class VmCore {
 
   /** The VM as `get` shows it: what the pool says, with its live state. */
   private withLive(s: StoredVm, zones?: Set<string>, busy: Map<string, string> = busyVms()): VmRecord {
-    const vm = s.vm;
-    const live = liveStateSync(this.runtime, vm.uuid, zones);
-    // What a command is doing to the VM right now shows as SmartOS's transitional states.
-    const doing = busy.get(vm.uuid);
-    const state =
-      live.state === 'running' && (doing === 'stop' || doing === 'reboot')
-        ? 'shutting_down'
-        : live.state !== 'running' && doing === 'create'
-          ? 'provisioning'
-          : live.state;
-    // The record is the caller's fresh copy: completed in place (a copy per VM costs a thousand-VM
-    // list tens of ms), with fields that do not apply set to undefined rather than deleted (which would
-    // make each object slow to read); JSON leaves them out.
-    const out = vm;
-    out.zonepath = s.zonepath;
-    out.zfs_filesystem = this.store.dataset(vm.uuid);
-    out.zpool = this.pool.name;
-    out.state = state;
-    out.zone_state = live.zone_state;
-    out.snapshots = s.snapshots;
-    if (live.state === 'running') out.pid = live.pid;
-    else {
-      out.pid = undefined;
-      out.boot_timestamp = undefined;
-      // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
-      if (live.exit_status !== undefined) {
-        out.exit_status = live.exit_status;
-        out.exit_timestamp = live.exit_timestamp;
-      }
-    }
-    return out;
+    return presentVm(s, this.pool.name, liveStateSync(this.runtime, s.vm.uuid, zones), busy.get(s.vm.uuid));
   }
 
   /**
-   * Finish what a killed command left: half-made or half-deleted VMs go, their zones first. Returns
-   * the pool's metadata as it is afterwards.
+   * Finish what a killed command left: its VM lock is freed, half-made or half-deleted VMs go (their
+   * zones first). Returns the pool's metadata as it is afterwards.
    */
   private async reconcile(): Promise<PoolMeta> {
     await this.pool.recoverIfStale();
+    await freeDeadVmLocks();
     const meta = this.pool.meta();
     const removed = await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }), meta);
     return removed.length ? this.pool.meta() : meta;
@@ -133,41 +105,6 @@ export class VmCore {
     const zones = this.runtime.zoneIds();
     const busy = busyVms();
     return stored.map((s) => this.withLive(s, zones, busy));
-  }
-
-  /**
-   * Every complete VM with only the named fields (and its live state), from the list cache's columns;
-   * undefined when the cache cannot answer (then `list` reads the pool, and fills the cache). This is
-   * what `vmadm list` prints from: on a host with a thousand VMs it parses a few columns, not every
-   * manifest.
-   */
-  async listFields(fields: readonly string[]): Promise<VmRecord[] | undefined> {
-    await this.pool.recoverIfStale();
-    const names = [...new Set(['uuid', 'boot_timestamp', 'exit_status', 'exit_timestamp', ...fields])];
-    const got = readColumns(this.pool, cacheKey(this.pool), names);
-    if (!got) return undefined;
-    const zones = this.runtime.zoneIds();
-    const busy = busyVms();
-    const cols = [...got.columns].filter(([n]) => n !== 'zonepath' && n !== 'snapshots');
-    const zonepaths = got.columns.get('zonepath');
-    const snapshots = got.columns.get('snapshots');
-    const out: VmRecord[] = [];
-    for (let i = 0; i < got.count; i++) {
-      const vm = {} as VmRecord;
-      for (const [n, values] of cols) if (values[i] !== null && values[i] !== undefined) vm[n] = values[i];
-      out.push(
-        this.withLive(
-          {
-            vm,
-            zonepath: (zonepaths?.[i] as string | undefined) ?? '',
-            snapshots: (snapshots?.[i] as unknown[] | undefined) ?? [],
-          },
-          zones,
-          busy,
-        ),
-      );
-    }
-    return out;
   }
 
   /**

@@ -66,6 +66,30 @@ export function busyVms(): Map<string, string> {
   return out;
 }
 
+/**
+ * Free the locks of commands that died holding them (the VM's next command would take them over
+ * anyway): while one is left, the list cache is not used. The dead command may have written its
+ * manifest without announcing it (see VmStore.write), so this announces it on its behalf.
+ */
+export async function freeDeadVmLocks(): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(runPath('vm-locks'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const uuid = n.endsWith('.lock') ? n.slice(0, -'.lock'.length) : undefined;
+    if (uuid === undefined || lockHeld(uuid)) continue;
+    try {
+      const lock = await acquireLock(runPath('vm-locks', n), { timeoutMs: 0, onStale: () => announce(uuid) });
+      lock.release();
+    } catch {
+      /* a live command took it meanwhile */
+    }
+  }
+}
+
 function lockHeld(uuid: string): boolean {
   try {
     const h = JSON.parse(readFileSync(runPath('vm-locks', `${uuid}.lock`), 'utf8')) as {

@@ -9,7 +9,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from './schema/ip.ts';
 import { Reverter } from '../common/reverter.ts';
 import { run } from '../platform/exec.ts';
 import { hardLimit, runtimeRoot, type OciRuntime } from '../zones/index.ts';

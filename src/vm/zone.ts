@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../platform/exec.ts';
 import { cgroupParent, nativeDir } from '../platform/paths.ts';
 import { buildOciSpec, OciRuntime, type ZoneMount, type ZoneSpec } from '../zones/index.ts';
+import { liveStateSync, type LiveState } from './live.ts';
 import type { VmRecord } from './store.ts';
 
 const MiB = 1024 * 1024;
@@ -116,33 +117,12 @@ export function writeZoneEtcFile(root: string, name: string, text: string): void
   }
 }
 
-export interface LiveState {
-  /** `ready`: the zone exists but its init has not been started (a start under way, or killed). */
-  state: 'running' | 'ready' | 'stopped';
-  zone_state: 'running' | 'ready' | 'installed';
-  pid?: number;
-  exit_status?: number;
-  exit_timestamp?: string;
-}
+export type { LiveState } from './live.ts';
+export { liveStateSync } from './live.ts';
 
 /** What the runtime says about the VM's zone now. */
 export async function liveState(runtime: OciRuntime, uuid: string, zones?: Set<string>): Promise<LiveState> {
   return Promise.resolve(liveStateSync(runtime, uuid, zones));
-}
-
-export function liveStateSync(runtime: OciRuntime, uuid: string, zones?: Set<string>): LiveState {
-  // A zone without runtime files (`zones` lists those that have them) never started or was removed.
-  if (zones && !zones.has(uuid)) return { state: 'stopped', zone_state: 'installed' };
-  const st = runtime.stateSync(uuid);
-  if (st?.status === 'running' || st?.status === 'paused')
-    return { state: 'running', zone_state: 'running', pid: st.pid };
-  if (st?.status === 'created') return { state: 'ready', zone_state: 'ready' };
-  const exit = runtime.exitRecordSync(uuid);
-  return {
-    state: 'stopped',
-    zone_state: 'installed',
-    ...(exit ? { exit_status: exit.status, exit_timestamp: exit.time.toISOString() } : {}),
-  };
 }
 
 export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: string): Promise<number> {

@@ -4,30 +4,25 @@
  * status to a file when it ends. No Node process stays behind per zone.
  * @module
  */
-import {
-  closeSync,
-  constants,
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, ZonixError } from '../common/errors.ts';
 import { findTool, run, HostCommandError } from '../platform/exec.ts';
-import { runPath } from '../platform/paths.ts';
 import type { OciSpec } from './spec.ts';
+import { procStat } from '../common/proc.ts';
+import {
+  DEFAULT_RUNTIME,
+  runtimeRoot,
+  zoneDir,
+  ZoneStates,
+  type ZoneState,
+  type ZoneStateReader,
+} from './state.ts';
 
-export type ZoneStatus = 'created' | 'running' | 'paused' | 'stopped';
-
-export interface ZoneState {
-  status: ZoneStatus;
-  pid: number;
-}
+export { cleanHalt, DEFAULT_RUNTIME, runtimeRoot, zoneDir, ZoneStates } from './state.ts';
+export type { ZoneState, ZoneStateReader, ZoneStatus } from './state.ts';
 
 export interface RuntimeInfo {
   name: string;
@@ -35,23 +30,15 @@ export interface RuntimeInfo {
   path: string;
 }
 
-/** Where a zone's runtime files live (gone at reboot; made again from the VM at start). */
-export function zoneDir(id: string): string {
-  return runPath('zones', id);
-}
-
-/** runc keeps its own state under the run directory too, so tests and hosts never mix. */
-export function runtimeRoot(name: string): string {
-  return runPath(name);
-}
-
-export class OciRuntime {
+export class OciRuntime implements ZoneStateReader {
   readonly info: RuntimeInfo;
+  private readonly states: ZoneStates;
 
-  constructor(name = 'runc') {
+  constructor(name = DEFAULT_RUNTIME) {
     const path = findTool(name);
     if (!path) throw new ZonixError('ENOTOOL', `OCI runtime ${name} is not installed`);
     this.info = { name, path };
+    this.states = new ZoneStates(name);
   }
 
   private args(...rest: string[]): string[] {
@@ -221,39 +208,13 @@ export class OciRuntime {
     for (let i = 0; pid > 0 && i < 100 && (await monitorAlive(pid)); i++) await sleep(20);
   }
 
-  /**
-   * The zone's status, read the way runc itself decides it, from its state file and /proc, without
-   * running runc (a runc call costs ~25 ms; `vmadm list` asks for every VM): no state file, no zone;
-   * init gone, a zombie or another process with its PID: stopped; the exec fifo still there: created
-   * (not yet started); otherwise running.
-   */
+  /** The zone's status, read from files (see ZoneStates.stateSync). */
   async state(id: string): Promise<ZoneState | undefined> {
     return this.stateSync(id);
   }
 
   stateSync(id: string): ZoneState | undefined {
-    const dir = join(runtimeRoot(this.info.name), id);
-    // Most VMs of a big host are not running: ask without the cost of an exception.
-    if (!existsSync(dir)) return undefined;
-    let text: string;
-    try {
-      text = readHead(join(dir, 'state.json'), 512);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
-    // The file holds the whole container config (~20 KiB); only two numbers are needed, and runc
-    // writes them first. A file that does not start so is read whole.
-    if (!/"init_process_start":\s*"?\d+/.test(text)) text = readFileSync(join(dir, 'state.json'), 'utf8');
-    const st = {
-      init_process_pid: Number(/"init_process_pid":\s*(\d+)/.exec(text)?.[1] ?? 0),
-      init_process_start: /"init_process_start":\s*"?(\d+)/.exec(text)?.[1],
-    };
-    const pid = st.init_process_pid;
-    const proc = pid > 0 ? procStat(pid) : undefined;
-    if (!proc || proc.start !== String(st.init_process_start) || proc.state === 'Z' || proc.state === 'X')
-      return { status: 'stopped', pid: 0 };
-    return { status: existsSync(join(dir, 'exec.fifo')) ? 'created' : 'running', pid };
+    return this.states.stateSync(id);
   }
 
   /**
@@ -274,12 +235,7 @@ export class OciRuntime {
 
   /** Zones that have runtime files (made, running, or ended with an exit record): one readdir. */
   zoneIds(): Set<string> {
-    try {
-      return new Set(readdirSync(runPath('zones')));
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return new Set();
-      throw err;
-    }
+    return this.states.zoneIds();
   }
 
   /** The exit status conmon recorded when init ended, if it has. */
@@ -293,14 +249,7 @@ export class OciRuntime {
   }
 
   exitRecordSync(id: string): { status: number; time: Date } | undefined {
-    const file = join(zoneDir(id), 'exit', id);
-    if (!existsSync(file)) return undefined;
-    try {
-      const text = readFileSync(file, 'utf8').trim();
-      return text === '' ? undefined : { status: cleanHalt(Number(text)), time: statSync(file).mtime };
-    } catch {
-      return undefined;
-    }
+    return this.states.exitRecordSync(id);
   }
 
   /** argv to run a command in the zone (zlogin): the runtime's exec, with a terminal when asked. */
@@ -328,37 +277,4 @@ export class OciRuntime {
 async function monitorAlive(pid: number): Promise<boolean> {
   const st = procStat(pid);
   return st !== undefined && st.state !== 'Z' && st.state !== 'X';
-}
-
-/**
- * A zone that halts or reboots itself calls reboot(2) in its PID namespace; the kernel then ends its
- * init as if by SIGINT (halt) or SIGHUP (restart), which conmon records as 130 or 129. Nothing else
- * can end a namespace's init with those signals (it only receives signals it handles, besides
- * SIGKILL), so they mean a clean halt: status 0, as SmartOS records it.
- */
-export function cleanHalt(status: number): number {
-  return status === 128 + 2 || status === 128 + 1 ? 0 : status;
-}
-
-/** The first `bytes` bytes of a file, as text. */
-function readHead(path: string, bytes: number): string {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    return buf.toString('utf8', 0, readSync(fd, buf, 0, bytes, 0));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A process's state letter and start time (field 22), from /proc; undefined when it is gone. */
-function procStat(pid: number): { state: string; start: string } | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0] ?? '', start: rest[19] ?? '' };
 }

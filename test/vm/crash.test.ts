@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, zoneTestSkip, leaks, makeTestEnv, ok, ROOT, teardown } from '../helpers/host.ts';
@@ -171,8 +171,14 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
   it('the list cache never shows what is no longer so', async () => {
     const uuid = randomUUID();
     await ok('vmadm', ['create', '-f', payload({ uuid, alias: 'one', autoboot: false })]);
+    // A lock left by a command that died (its pid is gone) would keep the cache unused: the next
+    // list that reads the pool frees it.
+    const dead = join(run, 'vm-locks', `${randomUUID()}.lock`);
+    mkdirSync(join(run, 'vm-locks'), { recursive: true });
+    writeFileSync(dead, JSON.stringify({ pid: 2 ** 30, start: '1', intent: 'update' }));
     const alias = async () => (await ok('vmadm', ['list', '-H', '-o', 'alias', `uuid=${uuid}`])).trim();
     assert.equal(await alias(), 'one');
+    assert.ok(!existsSync(dead));
     assert.ok(existsSync(join(run, 'vm-cache', `${P}.json`)));
     // Read from the pool (first, after a change) and from the cache's columns: the same rows.
     const wide = [
@@ -189,6 +195,22 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
       fromPool,
       new RegExp(`^${uuid}:uno:OS:256:stopped:installed::${mnt}/${uuid}:${P}:10:false$`, 'm'),
     );
+    // Columns are found by byte offset: a name that is not ASCII shifts every column after it.
+    await ok('vmadm', ['update', uuid, 'alias=zöne-ü']);
+    assert.equal(await alias(), 'zöne-ü');
+    assert.equal(await alias(), 'zöne-ü');
+    assert.match(
+      await ok('vmadm', ['list', '-p', '-o', 'alias,ram,state', `uuid=${uuid}`]),
+      /^zöne-ü:256:stopped$/m,
+    );
+    // A columns file of another format (an older Zonix) is not read; the next list writes it anew.
+    const columns = join(run, 'vm-cache', `${P}.columns`);
+    writeFileSync(columns, readFileSync(columns, 'utf8').replace(/^\{"version":\d+,/, '{'));
+    assert.match(
+      await ok('vmadm', ['list', '-p', '-o', 'alias,ram,state', `uuid=${uuid}`]),
+      /^zöne-ü:256:stopped$/m,
+    );
+    assert.match(readFileSync(columns, 'utf8'), /^\{"version":2,/);
     await ok('vmadm', ['update', uuid, 'alias=two']);
     assert.equal(await alias(), 'two');
     await ok('vmadm', ['create-snapshot', uuid, 'a']);

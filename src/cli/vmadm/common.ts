@@ -4,7 +4,6 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { UsageError, ZonixError } from '../../common/errors.ts';
 import { systemPool } from '../../storage/system.ts';
 import { VmCore } from '../../vm/core.ts';
@@ -12,11 +11,8 @@ import { VmCore } from '../../vm/core.ts';
 export { USAGE } from './usage.ts';
 import { USAGE } from './usage.ts';
 
-export interface Io {
-  stdout: Writable;
-  stderr: Writable;
-  stdin: NodeJS.ReadStream;
-}
+export { processIo, writeOut, type Io } from './io.ts';
+import type { Io } from './io.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

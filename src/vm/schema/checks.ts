@@ -4,10 +4,9 @@
  * with SmartOS's wording.
  * @module
  */
-import { isIPv4 } from 'node:net';
 import type { BrandInfo } from './brands.ts';
 import { payloadError } from './errors.ts';
-import { isCIDRv4, isAutoConfig } from './ip.ts';
+import { isAutoConfig, isCIDRv4, isIPv4 } from './ip.ts';
 import type { Nic } from './nics.ts';
 import { COMPOUND_PROPERTIES } from './payload-keys.ts';
 import { PROPERTIES } from './properties.ts';

@@ -65,14 +65,23 @@ export function isFilterKey(key: string): boolean {
  * (`nics.0.ip`, `tags.role`, `resolvers.1`).
  */
 export function listValue(vm: Readonly<Payload>, field: string): unknown {
+  return listGetter(field)(vm);
+}
+
+/** listValue for one field, looked up once: for reading that field of many VMs. */
+export function listGetter(field: string): (vm: Readonly<Payload>) => unknown {
   const spec = getProperty(field);
-  if (spec?.listValue) return spec.listValue(vm, getBrand(vm.brand));
-  if (Object.hasOwn(vm, field)) return vm[field];
-  let cur: unknown = vm;
-  for (const part of field.split('.')) {
-    if (Array.isArray(cur)) cur = /^\d+$/.test(part) ? (cur as unknown[])[Number(part)] : undefined;
-    else if (isPlainObject(cur)) cur = Object.hasOwn(cur, part) ? cur[part] : undefined;
-    else return undefined;
-  }
-  return cur;
+  const fake = spec?.listValue;
+  if (fake) return (vm) => fake(vm, getBrand(vm.brand));
+  const parts = field.split('.');
+  return (vm) => {
+    if (Object.hasOwn(vm, field)) return vm[field];
+    let cur: unknown = vm;
+    for (const part of parts) {
+      if (Array.isArray(cur)) cur = /^\d+$/.test(part) ? (cur as unknown[])[Number(part)] : undefined;
+      else if (isPlainObject(cur)) cur = Object.hasOwn(cur, part) ? cur[part] : undefined;
+      else return undefined;
+    }
+    return cur;
+  };
 }

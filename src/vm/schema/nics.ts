@@ -4,7 +4,6 @@
  * @module
  */
 import { randomInt } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import type { BrandInfo } from './brands.ts';
 import { payloadError } from './errors.ts';
 import {
@@ -12,6 +11,7 @@ import {
   isAllowedIp,
   isAutoConfig,
   isCIDRv4,
+  isIPv4,
   isIPv4Netmask,
   isNicAddress,
   netmaskToBits,

@@ -2,7 +2,7 @@
  * Value checks and fixed value sets shared by the table, the validator and the normalisers.
  * @module
  */
-import { isIP } from 'node:net';
+import { isIP } from './ip.ts';
 
 /** Lower-case only, as SmartOS's `isUUID`. */
 export const UUID_RE = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;

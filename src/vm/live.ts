@@ -1,0 +1,67 @@
+/**
+ * A VM's live state (what its zone is doing now) and the VM as `get` and `list` show it: what the
+ * pool says, completed with that state. Light on purpose: `vmadm list` loads it without the VM core.
+ * @module
+ */
+import type { ZoneStateReader } from '../zones/state.ts';
+import type { StoredVm } from './list-cache.ts';
+import type { VmRecord } from './store.ts';
+
+export interface LiveState {
+  /** `ready`: the zone exists but its init has not been started (a start under way, or killed). */
+  state: 'running' | 'ready' | 'stopped';
+  zone_state: 'running' | 'ready' | 'installed';
+  pid?: number;
+  exit_status?: number;
+  exit_timestamp?: string;
+}
+
+/** Shared by every VM whose zone is not there: callers only read live states. */
+const STOPPED: Readonly<LiveState> = Object.freeze({ state: 'stopped', zone_state: 'installed' });
+
+/** What the zone of VM `uuid` is doing; `zones` (if given) lists the zones that have runtime files. */
+export function liveStateSync(reader: ZoneStateReader, uuid: string, zones?: Set<string>): LiveState {
+  // A zone without runtime files never started or was removed.
+  if (zones && !zones.has(uuid)) return STOPPED;
+  const st = reader.stateSync(uuid);
+  if (st?.status === 'running' || st?.status === 'paused')
+    return { state: 'running', zone_state: 'running', pid: st.pid };
+  if (st?.status === 'created') return { state: 'ready', zone_state: 'ready' };
+  const exit = reader.exitRecordSync(uuid);
+  return exit ? { ...STOPPED, exit_status: exit.status, exit_timestamp: exit.time.toISOString() } : STOPPED;
+}
+
+/**
+ * The VM as `get` shows it: what the pool says (`s`), with its live state and what a command is doing
+ * to it now (`doing`: the intent of its lock, shown as SmartOS's transitional states).
+ *
+ * The record is the caller's fresh copy: completed in place (a copy per VM costs a thousand-VM list
+ * tens of ms), with fields that do not apply set to undefined rather than deleted (which would make
+ * each object slow to read); JSON leaves them out.
+ */
+export function presentVm(s: StoredVm, poolName: string, live: LiveState, doing?: string): VmRecord {
+  const state =
+    live.state === 'running' && (doing === 'stop' || doing === 'reboot')
+      ? 'shutting_down'
+      : live.state !== 'running' && doing === 'create'
+        ? 'provisioning'
+        : live.state;
+  const out = s.vm;
+  out.zonepath = s.zonepath;
+  out.zfs_filesystem = `${poolName}/${out.uuid}`;
+  out.zpool = poolName;
+  out.state = state;
+  out.zone_state = live.zone_state;
+  out.snapshots = s.snapshots;
+  if (live.state === 'running') out.pid = live.pid;
+  else {
+    out.pid = undefined;
+    out.boot_timestamp = undefined;
+    // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
+    if (live.exit_status !== undefined) {
+      out.exit_status = live.exit_status;
+      out.exit_timestamp = live.exit_timestamp;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * What a zone is doing now, read from files alone: the runtime's state file, /proc, and the exit record
+ * conmon writes. No runtime call (one costs ~25 ms) and nothing heavy to load, so that `vmadm list`
+ * can ask for a hundred running zones in a few milliseconds.
+ * @module
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { isErrno } from '../common/errors.ts';
+import { procStat, readHeadSync } from '../common/proc.ts';
+import { runPath } from '../platform/paths.ts';
+
+/** The OCI runtime zones run under unless told otherwise. */
+export const DEFAULT_RUNTIME = 'runc';
+
+export type ZoneStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+export interface ZoneState {
+  status: ZoneStatus;
+  pid: number;
+}
+
+/** What a zone's state is read from; the runtime itself is one. */
+export interface ZoneStateReader {
+  stateSync(id: string): ZoneState | undefined;
+  exitRecordSync(id: string): { status: number; time: Date } | undefined;
+  zoneIds(): Set<string>;
+}
+
+/** Where a zone's runtime files live (gone at reboot; made again from the VM at start). */
+export function zoneDir(id: string): string {
+  return runPath('zones', id);
+}
+
+/** runc keeps its own state under the run directory too, so tests and hosts never mix. */
+export function runtimeRoot(name: string): string {
+  return runPath(name);
+}
+
+/** Zone state, read from files, for the zones of runtime `name` (runc or crun). */
+export class ZoneStates implements ZoneStateReader {
+  private readonly root: string;
+  private readonly zones = runPath('zones');
+
+  constructor(readonly name: string) {
+    this.root = runtimeRoot(name);
+  }
+
+  /**
+   * The zone's status, read the way runc itself decides it, from its state file and /proc: no state
+   * file, no zone; init gone, a zombie or another process with its PID: stopped; the exec fifo still
+   * there: created (not yet started); otherwise running.
+   */
+  stateSync(id: string): ZoneState | undefined {
+    const dir = `${this.root}/${id}`;
+    // Most VMs of a big host are not running: ask without the cost of an exception.
+    if (!existsSync(dir)) return undefined;
+    let text: string;
+    try {
+      text = readHeadSync(`${dir}/state.json`, 512);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    // The file holds the whole container config (~20 KiB); only two numbers are needed, and runc
+    // writes them first. A file that does not start so is read whole.
+    let start = /"init_process_start":\s*"?(\d+)/.exec(text)?.[1];
+    if (start === undefined) {
+      text = readFileSync(`${dir}/state.json`, 'utf8');
+      start = /"init_process_start":\s*"?(\d+)/.exec(text)?.[1];
+    }
+    const pid = Number(/"init_process_pid":\s*(\d+)/.exec(text)?.[1] ?? 0);
+    const proc = pid > 0 ? procStat(pid) : undefined;
+    if (!proc || proc.start !== start || proc.state === 'Z' || proc.state === 'X')
+      return { status: 'stopped', pid: 0 };
+    return { status: existsSync(`${dir}/exec.fifo`) ? 'created' : 'running', pid };
+  }
+
+  /** Zones that have runtime files (made, running, or ended with an exit record): one readdir. */
+  zoneIds(): Set<string> {
+    try {
+      return new Set(readdirSync(this.zones));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return new Set();
+      throw err;
+    }
+  }
+
+  /** init's exit status and when conmon recorded it (the file's time), if init has ended. */
+  exitRecordSync(id: string): { status: number; time: Date } | undefined {
+    const file = `${this.zones}/${id}/exit/${id}`;
+    if (!existsSync(file)) return undefined;
+    try {
+      const text = readHeadSync(file).trim();
+      return text === '' ? undefined : { status: cleanHalt(Number(text)), time: statSync(file).mtime };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * A zone that halts or reboots itself calls reboot(2) in its PID namespace; the kernel then ends its
+ * init as if by SIGINT (halt) or SIGHUP (restart), which conmon records as 130 or 129. Nothing else
+ * can end a namespace's init with those signals (it only receives signals it handles, besides
+ * SIGKILL), so they mean a clean halt: status 0, as SmartOS records it.
+ */
+export function cleanHalt(status: number): number {
+  return status === 128 + 2 || status === 128 + 1 ? 0 : status;
+}
