@@ -19,6 +19,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
   switch (cmd) {
     // Each group is loaded when used, so that the CLI starts fast.
+    case 'get':
+    case 'json':
+      return (await import('./vmadm/get.ts')).get(cmd, rest, io);
     case 'list':
       return (await import('./vmadm/list.ts')).list(rest, io);
     case 'lookup':

@@ -14,6 +14,7 @@ import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, freeDeadVmLocks, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
 import { presentVm } from './live.ts';
+import { getVm } from './view.ts';
 import { vmSnapshots } from './snapshots.ts';
 import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
@@ -46,11 +47,7 @@ export class VmCore {
 
   /** The VM as `vmadm get` shows it: the stored manifest with its live state and where it lives. */
   async get(uuid: string): Promise<VmRecord> {
-    const meta = this.pool.meta();
-    const vm = this.present(this.record(uuid, meta), meta);
-    // One VM: give callers a plain object without the fields set to undefined (see withLive).
-    for (const k of Object.keys(vm)) if (vm[k] === undefined) delete vm[k];
-    return vm;
+    return getVm(this.pool, this.runtime, uuid, this.pool.meta());
   }
 
   private present(

@@ -20,21 +20,13 @@ import { getBrand } from './schema/brands.ts';
 import { lockVm, type VmRecord } from './store.ts';
 import { liveState } from './zone.ts';
 
-/** What SmartOS prefixes a VM snapshot's ZFS name with. */
-export const VMSNAP_PREFIX = 'vmsnap-';
+export { VMSNAP_PREFIX, type VmSnapshot } from './view.ts';
+import { VMSNAP_PREFIX, vmSnapshotsIn, type VmSnapshot } from './view.ts';
 
 /** The fields SmartOS keeps in the zone root (`<zonepath>/config/*.json`): what a rollback reverts. */
 export const ZONEROOT_FIELDS = ['customer_metadata', 'internal_metadata', 'tags', 'routes'] as const;
 
 const MiB = 1024 * 1024;
-
-export interface VmSnapshot {
-  name: string;
-  /** ISO time of the snapshot, to the second (as SmartOS shows ZFS's `creation`). */
-  created_at: string;
-  /** MiB held only by this snapshot; present only when asked for (see vmSnapshotsWithSize). */
-  size?: number;
-}
 
 /** SmartOS's rule: 1 to 64 characters of `[a-zA-Z0-9_.:%-]`. */
 export function validSnapshotName(name: string): boolean {
@@ -52,15 +44,7 @@ const noSnapshot = (uuid: string, name: string) =>
  * space query of the pool (see vmSnapshotsWithSize).
  */
 export function vmSnapshots(core: VmCore, uuid: string, meta: PoolMeta = core.pool.meta()): VmSnapshot[] {
-  const ds = meta.datasets[core.store.dataset(uuid)];
-  if (!ds) return [];
-  return Object.entries(ds.snapshots)
-    .filter(([name]) => name.startsWith(VMSNAP_PREFIX) && name.length > VMSNAP_PREFIX.length)
-    .sort((a, b) => b[1].createtxg - a[1].createtxg)
-    .map(([name, s]) => ({
-      name: name.slice(VMSNAP_PREFIX.length),
-      created_at: new Date(s.creation * 1000).toISOString(),
-    }));
+  return vmSnapshotsIn(core.pool, meta, uuid);
 }
 
 /** The same, each with `size`: the MiB only that snapshot holds (one space query of the pool). */

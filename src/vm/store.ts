@@ -22,6 +22,7 @@ import { acquireLock, processStartTime, type FileLock } from '../common/lock.ts'
 import { runPath } from '../platform/paths.ts';
 import type { Pool } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
+import { zonepathOf } from './view.ts';
 
 /** On the VM's dataset: `creating`, `ready` or `deleting`. */
 export const VM_PROP = 'com.zonix:vm';
@@ -140,8 +141,7 @@ export class VmStore {
 
   /** The zonepath: where the VM's dataset is reachable on the host. */
   zonepath(uuid: string, meta: PoolMeta = this.pool.meta()): string {
-    const ds = this.dataset(uuid);
-    return this.pool.mountpointOf(meta, ds) ?? this.pool.datasetPath(ds);
+    return zonepathOf(this.pool, meta, uuid);
   }
 
   private file(uuid: string, meta?: PoolMeta): string {

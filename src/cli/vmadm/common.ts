@@ -8,20 +8,11 @@ import { UsageError, ZonixError } from '../../common/errors.ts';
 import { systemPool } from '../../storage/system.ts';
 import { VmCore } from '../../vm/core.ts';
 
-export { USAGE } from './usage.ts';
+export { USAGE, uuidArg } from './usage.ts';
 import { USAGE } from './usage.ts';
 
 export { processIo, writeOut, type Io } from './io.ts';
 import type { Io } from './io.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function uuidArg(rest: string[], cmd: string): string {
-  const u = rest[0];
-  if (u === undefined || u.length !== 36 || !UUID.test(u))
-    throw new UsageError(`Invalid or missing UUID for ${cmd}`, USAGE);
-  return u;
-}
 
 /** The VM core of the named pool, or of the system pool. */
 export function core(poolName?: string): VmCore {

@@ -1,5 +1,5 @@
 /**
- * The vmadm lifecycle commands: create, validate, get, start, stop, kill and delete.
+ * The vmadm lifecycle commands: create, validate, start, stop, kill and delete.
  * @module
  */
 import { UsageError, ZonixError } from '../../common/errors.ts';
@@ -35,12 +35,6 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const out = formatValidateResult(result, action, typeof b === 'string' ? b : undefined);
       io.stderr.write(out.message.endsWith('\n') ? out.message : `${out.message}\n`);
       return out.exitCode;
-    }
-    case 'get':
-    case 'json': {
-      const vm = await core().get(uuidArg(rest, cmd));
-      io.stdout.write(JSON.stringify(vm, null, 2) + '\n');
-      return 0;
     }
     case 'start':
     case 'boot': {

@@ -14,7 +14,7 @@ import {
 } from '../../vm/list.ts';
 import { isFilterKey, listFieldFor, listGetter } from '../../vm/schema/list.ts';
 import { readRecord, systemPoolPick } from '../../storage/registry.ts';
-import { listCached } from '../../vm/listing.ts';
+import { listCached } from '../../vm/view.ts';
 import type { VmRecord } from '../../vm/store.ts';
 import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
 import { getopt, has, last } from '../getopt.ts';

@@ -1,7 +1,9 @@
 /**
- * vmadm's usage text (its own module: printing it loads nothing else).
+ * vmadm's usage text and operand checks (their own module: printing the usage loads nothing else).
  * @module
  */
+import { UsageError } from '../../common/errors.ts';
+
 export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific arguments]
 
     console <uuid>
@@ -27,3 +29,12 @@ export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific argumen
     validate create [-f <filename>]
     validate update <brand> [-f <filename>]
 `;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function uuidArg(rest: string[], cmd: string): string {
+  const u = rest[0];
+  if (u === undefined || u.length !== 36 || !UUID.test(u))
+    throw new UsageError(`Invalid or missing UUID for ${cmd}`, USAGE);
+  return u;
+}
