@@ -18,6 +18,7 @@ import { listCached } from '../../vm/view.ts';
 import type { VmRecord } from '../../vm/store.ts';
 import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
 import { getopt, has, last } from '../getopt.ts';
+import { noOptimizer } from '../optimizer.ts';
 import { writeOut, type Io } from './io.ts';
 import { USAGE } from './usage.ts';
 
@@ -57,6 +58,7 @@ async function vmsWith(fields: string[] | 'all'): Promise<VmRecord[]> {
 }
 
 export async function list(args: string[], io: Io): Promise<number> {
+  noOptimizer();
   const p = getopt(args, 'pHho:s:', USAGE);
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey));
   const order = resolveFields(last(p, 'o') ?? DEFAULT_ORDER, describeField, 'order');
@@ -74,6 +76,7 @@ export async function list(args: string[], io: Io): Promise<number> {
 }
 
 export async function lookup(args: string[], io: Io): Promise<number> {
+  noOptimizer();
   const p = getopt(args, 'j1o:', USAGE);
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey, 'lookup'));
   const fields = last(p, 'o')?.split(',');
