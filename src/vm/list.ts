@@ -39,26 +39,30 @@ export function resolveFields(
   });
 }
 
+/** A list's values by column (index = VM): what sortOrder and formatColumns read. */
+export type ListColumns = ReadonlyMap<string, readonly unknown[]>;
+
+/** The columns of `vms` for the named fields. */
+export function columnsOf(vms: readonly Record<string, unknown>[], names: readonly string[]): ListColumns {
+  return new Map(names.map((n) => [n, vms.map((vm) => fieldValue(vm, n))]));
+}
+
 /**
- * Sorted on the `sort` keys (`-` before a key: descending); a missing value sorts last. The keys are
- * read once per VM, not once per comparison: a thousand-VM list sorts in a millisecond.
+ * The rows `rows` (indexes into the columns) in the order of the `sort` keys (`-` before a key:
+ * descending); a missing value sorts last, ties keep their order.
  */
-export function sortVms<T extends Record<string, unknown>>(vms: T[], sort: string): T[] {
+export function sortOrder(columns: ListColumns, rows: readonly number[], sort: string): number[] {
   const keys = sort
     .split(',')
     .filter(Boolean)
-    .map((k) => ({
-      values: vms.map((vm) => fieldValue(vm, k.replace(/^[+-]/, ''))),
-      desc: k.startsWith('-'),
-    }));
-  const order = vms.map((_, i) => i);
-  order.sort((a, b) => {
+    .map((k) => ({ values: columns.get(k.replace(/^[+-]/, '')) ?? [], desc: k.startsWith('-') }));
+  return [...rows].sort((a, b) => {
     for (const { values, desc } of keys) {
       const va = values[a];
       const vb = values[b];
       if (va === vb) continue;
-      if (va === undefined) return 1;
-      if (vb === undefined) return -1;
+      if (va === undefined || va === null) return 1;
+      if (vb === undefined || vb === null) return -1;
       const c =
         (va as number | string) < (vb as number | string)
           ? -1
@@ -69,21 +73,34 @@ export function sortVms<T extends Record<string, unknown>>(vms: T[], sort: strin
     }
     return a - b;
   });
-  return order.map((i) => vms[i]!);
 }
 
-export function formatVmList(
-  vms: Record<string, unknown>[],
-  fields: ListField[],
+/** `vms` sorted (see sortOrder). */
+export function sortVms<T extends Record<string, unknown>>(vms: T[], sort: string): T[] {
+  const names = sort
+    .split(',')
+    .filter(Boolean)
+    .map((k) => k.replace(/^[+-]/, ''));
+  return sortOrder(
+    columnsOf(vms, names),
+    vms.map((_, i) => i),
+    sort,
+  ).map((i) => vms[i]!);
+}
+
+/** The rows `rows` of the columns as `vmadm list` prints them. */
+export function formatColumns(
+  columns: ListColumns,
+  rows: readonly number[],
+  fields: readonly ListField[],
   opts: { parsable?: boolean; header?: boolean } = {},
 ): string {
   const last = fields.length - 1;
+  const values = fields.map((f) => columns.get(f.name) ?? []);
   if (opts.parsable) {
     let out = '';
-    for (const vm of vms) {
-      for (let i = 0; i <= last; i++)
-        out += (cell(fieldValue(vm, fields[i]!.name)) ?? '') + (i < last ? ':' : '\n');
-    }
+    for (const r of rows)
+      for (let i = 0; i <= last; i++) out += (cell(values[i]![r]) ?? '') + (i < last ? ':' : '\n');
     return out;
   }
   // Each cell padded to its column's width (never cut), two spaces between, the line right-trimmed.
@@ -99,6 +116,22 @@ export function formatVmList(
     return text.trimEnd() + '\n';
   };
   let out = opts.header === false ? '' : line((i) => fields[i]!.header);
-  for (const vm of vms) out += line((i) => cell(fieldValue(vm, fields[i]!.name)) ?? '-');
+  for (const r of rows) out += line((i) => cell(values[i]![r]) ?? '-');
   return out;
+}
+
+export function formatVmList(
+  vms: Record<string, unknown>[],
+  fields: ListField[],
+  opts: { parsable?: boolean; header?: boolean } = {},
+): string {
+  return formatColumns(
+    columnsOf(
+      vms,
+      fields.map((f) => f.name),
+    ),
+    vms.map((_, i) => i),
+    fields,
+    opts,
+  );
 }

@@ -40,28 +40,45 @@ export function liveStateSync(reader: ZoneStateReader, uuid: string, zones?: Set
  * each object slow to read); JSON leaves them out.
  */
 export function presentVm(s: StoredVm, poolName: string, live: LiveState, doing?: string): VmRecord {
-  const state =
+  const out = s.vm;
+  out.zonepath = s.zonepath;
+  out.zfs_filesystem = `${poolName}/${out.uuid}`;
+  out.zpool = poolName;
+  out.snapshots = s.snapshots;
+  applyLive(out, live, doing);
+  return out;
+}
+
+/**
+ * Write into `out` (a VM record, or a row of `vmadm list`) what the live state decides: `state` and
+ * `zone_state`, `pid` while running, no `boot_timestamp` when not, and the monitor's exit record
+ * when init ended on its own (it is newer than the manifest's).
+ */
+export function applyLive(out: Record<string, unknown>, live: LiveState, doing?: string): void {
+  out.state =
     live.state === 'running' && (doing === 'stop' || doing === 'reboot')
       ? 'shutting_down'
       : live.state !== 'running' && doing === 'create'
         ? 'provisioning'
         : live.state;
-  const out = s.vm;
-  out.zonepath = s.zonepath;
-  out.zfs_filesystem = `${poolName}/${out.uuid}`;
-  out.zpool = poolName;
-  out.state = state;
   out.zone_state = live.zone_state;
-  out.snapshots = s.snapshots;
   if (live.state === 'running') out.pid = live.pid;
   else {
     out.pid = undefined;
     out.boot_timestamp = undefined;
-    // When init ended on its own (not through stop), the monitor's record is newer than the manifest.
     if (live.exit_status !== undefined) {
       out.exit_status = live.exit_status;
       out.exit_timestamp = live.exit_timestamp;
     }
   }
-  return out;
 }
+
+/** The fields applyLive writes. */
+export const LIVE_FIELDS = [
+  'state',
+  'zone_state',
+  'pid',
+  'boot_timestamp',
+  'exit_status',
+  'exit_timestamp',
+] as const;

@@ -4,10 +4,10 @@
  * through the same functions.
  *
  * - `getVm`: one VM, from the pool metadata, its manifest and its zone's state files.
- * - `listCached`: every VM, from the list cache's columns: on a host with a thousand VMs it parses the
- *   few columns `vmadm list` shows rather than every manifest. When the cache cannot answer (changed
- *   since, a command under way, a pool change that died), it says so and the caller asks the core,
- *   which reads the pool (and recovers it) and fills the cache again.
+ * - `listColumns`: the named fields of every VM, by column, from the list cache: on a host with a
+ *   thousand VMs it parses the few columns `vmadm list` shows rather than every manifest. When the
+ *   cache cannot answer (changed since, a command under way, a pool change that died), it says so
+ *   and the caller asks the core, which reads the pool (and recovers it) and fills the cache again.
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { mountpointOf } from '../storage/tree.ts';
 import type { ZoneStateReader } from '../zones/state.ts';
 import { vmNotFound } from './errors.ts';
 import { cacheKey, readColumns, type PoolRef } from './list-cache.ts';
-import { liveStateSync, presentVm } from './live.ts';
+import { applyLive, LIVE_FIELDS, liveStateSync, presentVm } from './live.ts';
 import { busyVms, VM_PROP, type VmRecord } from './store.ts';
 
 /** What SmartOS prefixes a VM snapshot's ZFS name with (`<pool>/<uuid>@vmsnap-<name>`). */
@@ -88,34 +88,59 @@ export function getVm(
   return out;
 }
 
+/** Every VM's value of each named field, by column (index = VM); undefined where a VM has none. */
+export interface VmColumns {
+  count: number;
+  columns: Map<string, unknown[]>;
+}
+
+/** Fields a VM record gets from where it lives rather than from its manifest. */
+const PLACE_FIELDS = new Set(['zfs_filesystem', 'zpool']);
+const LIVE = new Set<string>(LIVE_FIELDS);
+
 /**
- * Every complete VM with only the named fields (and its live state: state, zone_state, pid, exit
- * status, zonepath...), or undefined when the cache cannot answer.
+ * The named fields of every complete VM, with its live state, from the list cache's columns; undefined
+ * when the cache cannot answer. Each value is what `vmadm get` would show.
  */
-export function listCached(
+export function listColumns(
   pool: PoolRef,
   reader: ZoneStateReader,
   fields: readonly string[],
-): VmRecord[] | undefined {
+): VmColumns | undefined {
   if (lockIsStale(poolLockPath(pool.top))) return undefined;
-  const names = [...new Set(['uuid', 'boot_timestamp', 'exit_status', 'exit_timestamp', ...fields])];
-  const got = readColumns(pool, cacheKey(pool), names);
+  const live = fields.some((f) => LIVE.has(f));
+  const stored = new Set(['uuid', ...fields.filter((f) => !PLACE_FIELDS.has(f) && !LIVE.has(f))]);
+  // Live state decides these, from what the manifest says.
+  if (live) for (const f of ['boot_timestamp', 'exit_status', 'exit_timestamp']) stored.add(f);
+  const got = readColumns(pool, cacheKey(pool), [...stored]);
   if (!got) return undefined;
-  const zones = reader.zoneIds();
-  const busy = busyVms();
-  const cols = [...got.columns].filter(([n]) => n !== 'zonepath' && n !== 'snapshots');
-  const zonepaths = got.columns.get('zonepath');
-  const snapshots = got.columns.get('snapshots');
-  const out: VmRecord[] = [];
-  for (let i = 0; i < got.count; i++) {
-    const vm = {} as VmRecord;
-    for (const [n, values] of cols) if (values[i] !== null && values[i] !== undefined) vm[n] = values[i];
-    const stored = {
-      vm,
-      zonepath: (zonepaths?.[i] as string | undefined) ?? '',
-      snapshots: (snapshots?.[i] as unknown[] | undefined) ?? [],
-    };
-    out.push(presentVm(stored, pool.name, liveStateSync(reader, vm.uuid, zones), busy.get(vm.uuid)));
+  const { count, columns } = got;
+  // The cache writes a VM without the field as null.
+  for (const values of columns.values())
+    for (let i = 0; i < count; i++) if (values[i] === null) values[i] = undefined;
+  const uuids = columns.get('uuid') as string[];
+  if (fields.includes('zfs_filesystem'))
+    columns.set(
+      'zfs_filesystem',
+      uuids.map((u) => `${pool.name}/${u}`),
+    );
+  if (fields.includes('zpool')) columns.set('zpool', new Array<unknown>(count).fill(pool.name));
+  const snapshots = columns.get('snapshots');
+  if (snapshots) for (let i = 0; i < count; i++) snapshots[i] ??= [];
+  if (live) {
+    const zones = reader.zoneIds();
+    const busy = busyVms();
+    const cols = LIVE_FIELDS.map((f) => {
+      let values = columns.get(f);
+      if (!values) columns.set(f, (values = new Array<unknown>(count)));
+      return [f, values] as const;
+    });
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < count; i++) {
+      for (const [f, values] of cols) row[f] = values[i];
+      applyLive(row, liveStateSync(reader, uuids[i]!, zones), busy.get(uuids[i]!));
+      for (const [f, values] of cols) values[i] = row[f];
+    }
   }
-  return out;
+  return { count, columns };
 }

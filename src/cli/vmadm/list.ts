@@ -7,14 +7,15 @@ import { parseFilter, matchesAll } from '../../vm/filters.ts';
 import {
   DEFAULT_ORDER,
   DEFAULT_SORT,
-  formatVmList,
+  fieldValue,
+  formatColumns,
   resolveFields,
-  sortVms,
+  sortOrder,
   type ListField,
 } from '../../vm/list.ts';
 import { isFilterKey, listFieldFor, listGetter } from '../../vm/schema/list.ts';
 import { readRecord, systemPoolPick } from '../../storage/registry.ts';
-import { listCached } from '../../vm/view.ts';
+import { listColumns, type VmColumns } from '../../vm/view.ts';
 import type { VmRecord } from '../../vm/store.ts';
 import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
 import { getopt, has, last } from '../getopt.ts';
@@ -33,28 +34,47 @@ function describeField(name: string): ListField | undefined {
   return col ? { name, header: col.header, width: col.width } : undefined;
 }
 
-/** Each VM as list rows see it: fake fields (type, ram) included. */
-function rows(vms: Record<string, unknown>[], fields: string[]): Record<string, unknown>[] {
-  const getters = fields.map((f) => [f, listGetter(f)] as const);
-  return vms.map((vm) => {
-    const row: Record<string, unknown> = {};
-    for (const [f, get] of getters) row[f] = get(vm);
-    return row;
-  });
+/** What `vmadm list` reads: the needed fields of every VM by column, and each VM whole if it has them. */
+interface VmTable extends VmColumns {
+  vms?: VmRecord[];
 }
 
 /**
- * The VMs of the system pool with (at least) the named fields: from the list cache when it can answer
- * (without loading the VM core), else from the core, which reads the pool and fills the cache.
- * Fields inside arrays or objects (nics.0.ip) need the whole VMs.
+ * The needed fields of the system pool's VMs: from the list cache when it can answer (without loading
+ * the VM core), else from the core, which reads the pool and fills the cache. Fields inside arrays or
+ * objects (nics.0.ip) need the whole VMs.
  */
-async function vmsWith(fields: string[] | 'all'): Promise<VmRecord[]> {
-  if (fields !== 'all' && !fields.some((n) => n.includes('.'))) {
+async function vmTable(needed: string[]): Promise<VmTable> {
+  if (!needed.some((n) => n.includes('.'))) {
     const rec = readRecord(systemPoolPick());
-    const got = rec && listCached(rec, new ZoneStates(DEFAULT_RUNTIME), fields);
+    const got = rec && listColumns(rec, new ZoneStates(DEFAULT_RUNTIME), needed);
     if (got) return got;
   }
-  return (await import('./common.ts')).core().list();
+  const vms = await (await import('./common.ts')).core().list();
+  return {
+    count: vms.length,
+    columns: new Map(needed.map((n) => [n, vms.map((vm) => fieldValue(vm, n))])),
+    vms,
+  };
+}
+
+/**
+ * The column `vmadm list` shows for `field`: the VMs' values, or for the fake fields (type, ram) the
+ * value the schema computes from the fields they are made of.
+ */
+function shownColumn(table: VmTable, field: string): unknown[] {
+  const from = FAKE_FIELDS[field];
+  if (!from) return table.columns.get(field) ?? [];
+  const get = listGetter(field);
+  if (table.vms) return table.vms.map(get);
+  const sources = from.map((f) => [f, table.columns.get(f) ?? []] as const);
+  const vm: Record<string, unknown> = {};
+  const out = new Array<unknown>(table.count);
+  for (let i = 0; i < table.count; i++) {
+    for (const [f, values] of sources) vm[f] = values[i];
+    out[i] = get(vm);
+  }
+  return out;
 }
 
 export async function list(args: string[], io: Io): Promise<number> {
@@ -69,9 +89,23 @@ export async function list(args: string[], io: Io): Promise<number> {
   const needed = new Set([...names, ...filters.map((f) => f.key)]);
   for (const [fake, from] of Object.entries(FAKE_FIELDS))
     if (needed.has(fake)) for (const f of from) needed.add(f);
-  const vms = (await vmsWith([...needed])).filter((vm) => matchesAll(vm, filters));
-  const sorted = sortVms(rows(vms, names), sortSpec);
-  writeOut(io, formatVmList(sorted, order, { parsable: has(p, 'p'), header: !has(p, 'H') && !has(p, 'p') }));
+  const table = await vmTable([...needed]);
+  let rows = Array.from({ length: table.count }, (_, i) => i);
+  if (filters.length) {
+    // Filters see each VM as an object with the fields they name.
+    const cols = [...table.columns];
+    const vmAt = (i: number) =>
+      table.vms?.[i] ?? Object.fromEntries(cols.flatMap(([n, v]) => (v[i] === undefined ? [] : [[n, v[i]]])));
+    rows = rows.filter((i) => matchesAll(vmAt(i), filters));
+  }
+  const shown = new Map(names.map((n) => [n, shownColumn(table, n)]));
+  writeOut(
+    io,
+    formatColumns(shown, sortOrder(shown, rows, sortSpec), order, {
+      parsable: has(p, 'p'),
+      header: !has(p, 'H') && !has(p, 'p'),
+    }),
+  );
   return 0;
 }
 
@@ -81,7 +115,7 @@ export async function lookup(args: string[], io: Io): Promise<number> {
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey, 'lookup'));
   const fields = last(p, 'o')?.split(',');
   if (fields && !has(p, 'j')) throw new ZonixError('EINVAL', 'Cannot specify -o without -j');
-  const vms = (await vmsWith('all')).filter((vm) => matchesAll(vm, filters));
+  const vms = (await (await import('./common.ts')).core().list()).filter((vm) => matchesAll(vm, filters));
   if (has(p, '1') && vms.length !== 1)
     throw new ZonixError('EINVAL', `Requested unique lookup but found ${vms.length} results.`);
   if (has(p, 'j')) {
