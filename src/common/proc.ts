@@ -10,11 +10,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 let shared: Buffer | undefined;
 
 /** The first `max` bytes of a file (at most 64 KiB), as text. Throws as openSync does. */
-export function readHeadSync(path: string, max = 4096): string {
+export function readHeadSync(path: string, max = 4096, encoding: BufferEncoding = 'utf8'): string {
   const buf = max <= 4096 ? (shared ??= Buffer.allocUnsafe(4096)) : Buffer.allocUnsafe(max);
   const fd = openSync(path, 'r');
   try {
-    return buf.toString('utf8', 0, readSync(fd, buf, 0, max, 0));
+    return buf.toString(encoding, 0, readSync(fd, buf, 0, max, 0));
   } finally {
     closeSync(fd);
   }
@@ -24,11 +24,15 @@ export function readHeadSync(path: string, max = 4096): string {
 export function procStat(pid: number): { state: string; start: string } | undefined {
   let stat: string;
   try {
-    stat = readHeadSync(`/proc/${pid}/stat`);
+    stat = readHeadSync(`/proc/${pid}/stat`, 1024, 'latin1');
   } catch {
     return undefined;
   }
-  // Fields are counted after the parenthesised command name, which may hold spaces.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0] ?? '', start: rest[19] ?? '' };
+  // Fields are counted after the parenthesised command name, which may hold spaces: the state is the
+  // first, the start time the twentieth.
+  let at = stat.lastIndexOf(')') + 2;
+  const state = stat.charAt(at);
+  for (let field = 0; field < 19 && at > 0; field++) at = stat.indexOf(' ', at) + 1;
+  const end = stat.indexOf(' ', at);
+  return { state, start: at > 0 ? stat.slice(at, end < 0 ? undefined : end) : '' };
 }

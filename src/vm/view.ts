@@ -135,10 +135,20 @@ export function listColumns(
       if (!values) columns.set(f, (values = new Array<unknown>(count)));
       return [f, values] as const;
     });
+    // Most VMs of a big host have no zone and nothing working on them: what applyLive makes of those
+    // is worked out once.
+    const idle: Record<string, unknown> = {};
+    applyLive(idle, liveStateSync(reader, '', new Set()));
+    const idleCols = Object.entries(idle).map(([f, v]) => [columns.get(f)!, v] as const);
     const row: Record<string, unknown> = {};
     for (let i = 0; i < count; i++) {
+      const uuid = uuids[i]!;
+      if (!zones.has(uuid) && !busy.has(uuid)) {
+        for (const [values, v] of idleCols) values[i] = v;
+        continue;
+      }
       for (const [f, values] of cols) row[f] = values[i];
-      applyLive(row, liveStateSync(reader, uuids[i]!, zones), busy.get(uuids[i]!));
+      applyLive(row, liveStateSync(reader, uuid, zones), busy.get(uuid));
       for (const [f, values] of cols) values[i] = row[f];
     }
   }

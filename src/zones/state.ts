@@ -36,6 +36,9 @@ export function runtimeRoot(name: string): string {
   return runPath(name);
 }
 
+/** The start of runc's state file: `{"id":"…","init_process_pid":N,"init_process_start":N,…`. */
+const HEAD = /"init_process_pid":\s*(\d+),\s*"init_process_start":\s*"?(\d+)/;
+
 /** Zone state, read from files, for the zones of runtime `name` (runc or crun). */
 export class ZoneStates implements ZoneStateReader {
   private readonly root: string;
@@ -52,27 +55,29 @@ export class ZoneStates implements ZoneStateReader {
    */
   stateSync(id: string): ZoneState | undefined {
     const dir = `${this.root}/${id}`;
-    // Most VMs of a big host are not running: ask without the cost of an exception.
-    if (!existsSync(dir)) return undefined;
     let text: string;
     try {
       text = readHeadSync(`${dir}/state.json`, 512);
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
+      // No state file (or no directory): no zone.
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
       throw err;
     }
     // The file holds the whole container config (~20 KiB); only two numbers are needed, and runc
     // writes them first. A file that does not start so is read whole.
-    let start = /"init_process_start":\s*"?(\d+)/.exec(text)?.[1];
-    if (start === undefined) {
+    let pid: string | undefined;
+    let start: string | undefined;
+    const m = HEAD.exec(text);
+    if (m) [, pid, start] = m;
+    else {
       text = readFileSync(`${dir}/state.json`, 'utf8');
+      pid = /"init_process_pid":\s*(\d+)/.exec(text)?.[1];
       start = /"init_process_start":\s*"?(\d+)/.exec(text)?.[1];
     }
-    const pid = Number(/"init_process_pid":\s*(\d+)/.exec(text)?.[1] ?? 0);
-    const proc = pid > 0 ? procStat(pid) : undefined;
+    const proc = Number(pid) > 0 ? procStat(Number(pid)) : undefined;
     if (!proc || proc.start !== start || proc.state === 'Z' || proc.state === 'X')
       return { status: 'stopped', pid: 0 };
-    return { status: existsSync(`${dir}/exec.fifo`) ? 'created' : 'running', pid };
+    return { status: existsSync(`${dir}/exec.fifo`) ? 'created' : 'running', pid: Number(pid) };
   }
 
   /** Zones that have runtime files (made, running, or ended with an exit record): one readdir. */
