@@ -14,7 +14,7 @@ import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import { busyVms, freeDeadVmLocks, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
 import { presentVm } from './live.ts';
-import { getVm } from './view.ts';
+import { getVm, storedVms } from './view.ts';
 import { vmSnapshots } from './snapshots.ts';
 import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
 
@@ -91,12 +91,7 @@ export class VmCore {
     const key = cacheKey(this.pool);
     let stored = readCache(this.pool, key);
     if (!stored) {
-      const meta = await this.reconcile();
-      stored = [];
-      for (const uuid of this.store.uuids(meta)) {
-        const vm = this.store.read(uuid, meta);
-        if (vm) stored.push(this.stored(vm, meta));
-      }
+      stored = storedVms(this.pool, await this.reconcile());
       writeCache(this.pool, key, stored);
     }
     const zones = this.runtime.zoneIds();

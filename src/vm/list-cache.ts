@@ -154,7 +154,7 @@ export function cacheKey(pool: PoolRef): string {
 }
 
 /** Is any command working on a VM now, or did one die holding its lock? */
-function vmLocksPresent(): boolean {
+export function vmLocksPresent(): boolean {
   const dir = runPath('vm-locks');
   return existsSync(dir) && readdirSync(dir).some((n) => n.endsWith('.lock'));
 }
@@ -176,8 +176,10 @@ export function writeCache(pool: PoolRef, key: string, vms: StoredVm[]): void {
   if (vmLocksPresent()) return;
   try {
     mkdirSync(runPath('vm-cache'), { recursive: true });
-    writeFileAtomicSync(cacheFile(pool), JSON.stringify({ key, vms } satisfies CacheFile), 0o600);
-    writeFileAtomicSync(columnsFile(pool), columnsText(key, vms), 0o600);
+    writeFileAtomicSync(cacheFile(pool), JSON.stringify({ key, vms } satisfies CacheFile), 0o600, {
+      durable: false,
+    });
+    writeFileAtomicSync(columnsFile(pool), columnsText(key, vms), 0o600, { durable: false });
   } catch {
     /* a cache: the next list reads the pool again */
   }

@@ -22,7 +22,7 @@ import { acquireLock, processStartTime, type FileLock } from '../common/lock.ts'
 import { runPath } from '../platform/paths.ts';
 import type { Pool } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
-import { zonepathOf } from './view.ts';
+import { vmPhases, zonepathOf } from './view.ts';
 
 /** On the VM's dataset: `creating`, `ready` or `deleting`. */
 export const VM_PROP = 'com.zonix:vm';
@@ -153,15 +153,7 @@ export class VmStore {
    * pool's metadata once and pass it along (`meta`).
    */
   phases(meta: PoolMeta = this.pool.meta()): Map<string, VmPhase> {
-    const out = new Map<string, VmPhase>();
-    const prefix = `${this.pool.name}/`;
-    for (const [name, ds] of Object.entries(meta.datasets)) {
-      const phase = ds.props[VM_PROP] as VmPhase | undefined;
-      if (!phase || !name.startsWith(prefix)) continue;
-      const uuid = name.slice(prefix.length);
-      if (UUID.test(uuid)) out.set(uuid, phase);
-    }
-    return out;
+    return vmPhases(this.pool, meta);
   }
 
   /** One VM's phase, undefined if there is no such VM. */

@@ -18,9 +18,16 @@ import { noDataset } from '../storage/errors.ts';
 import { mountpointOf } from '../storage/tree.ts';
 import type { ZoneStateReader } from '../zones/state.ts';
 import { vmNotFound } from './errors.ts';
-import { cacheKey, readColumns, type PoolRef } from './list-cache.ts';
+import {
+  cacheKey,
+  readColumns,
+  vmLocksPresent,
+  writeCache,
+  type PoolRef,
+  type StoredVm,
+} from './list-cache.ts';
 import { applyLive, LIVE_FIELDS, liveStateSync, presentVm } from './live.ts';
-import { busyVms, VM_PROP, type VmRecord } from './store.ts';
+import { busyVms, VM_PROP, type VmPhase, type VmRecord } from './store.ts';
 
 /** What SmartOS prefixes a VM snapshot's ZFS name with (`<pool>/<uuid>@vmsnap-<name>`). */
 export const VMSNAP_PREFIX = 'vmsnap-';
@@ -34,6 +41,46 @@ export interface VmSnapshot {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The pool's VMs, each with its phase (complete, or half-made or half-deleted by a command). */
+export function vmPhases(pool: PoolRef, meta: PoolMeta): Map<string, VmPhase> {
+  const out = new Map<string, VmPhase>();
+  const prefix = `${pool.name}/`;
+  for (const [name, ds] of Object.entries(meta.datasets)) {
+    const phase = ds.props[VM_PROP] as VmPhase | undefined;
+    if (!phase || !name.startsWith(prefix)) continue;
+    const uuid = name.slice(prefix.length);
+    if (UUID.test(uuid)) out.set(uuid, phase);
+  }
+  return out;
+}
+
+/** Every complete VM as the pool stores it: manifest, zonepath, snapshots. */
+export function storedVms(pool: PoolRef, meta: PoolMeta): StoredVm[] {
+  const out: StoredVm[] = [];
+  for (const [uuid, phase] of vmPhases(pool, meta)) {
+    const vm = phase === 'ready' ? readManifest(pool, meta, uuid) : undefined;
+    if (vm)
+      out.push({ vm, zonepath: zonepathOf(pool, meta, uuid), snapshots: vmSnapshotsIn(pool, meta, uuid) });
+  }
+  return out;
+}
+
+/**
+ * Fill the list cache from the pool without the VM core, and say so; false when something needs the
+ * core first: a command at work or dead (a VM lock), a pool change that died, a VM half-made or
+ * half-deleted.
+ */
+export function refreshListCache(pool: PoolRef): boolean {
+  if (vmLocksPresent() || lockIsStale(poolLockPath(pool.top))) return false;
+  // Read before the pool: a change made meanwhile makes what is written here stale at once.
+  const key = cacheKey(pool);
+  const meta = readMeta(pool.top);
+  const phases = vmPhases(pool, meta);
+  for (const phase of phases.values()) if (phase !== 'ready') return false;
+  writeCache(pool, key, storedVms(pool, meta));
+  return true;
+}
 
 /** Is VM `uuid` complete (not half-made or half-deleted) in this pool? */
 export function vmReady(pool: PoolRef, meta: PoolMeta, uuid: string): boolean {
@@ -106,6 +153,8 @@ export function listColumns(
   pool: PoolRef,
   reader: ZoneStateReader,
   fields: readonly string[],
+  /** Told how many VMs there are, before the work over all of them (see cli/optimizer.ts). */
+  onCount?: (count: number) => void,
 ): VmColumns | undefined {
   if (lockIsStale(poolLockPath(pool.top))) return undefined;
   const live = fields.some((f) => LIVE.has(f));
@@ -115,6 +164,7 @@ export function listColumns(
   const got = readColumns(pool, cacheKey(pool), [...stored]);
   if (!got) return undefined;
   const { count, columns } = got;
+  onCount?.(count);
   // The cache writes a VM without the field as null.
   for (const values of columns.values())
     for (let i = 0; i < count; i++) if (values[i] === null) values[i] = undefined;

@@ -15,7 +15,7 @@ import {
 } from '../../vm/list.ts';
 import { isFilterKey, listFieldFor, listGetter } from '../../vm/schema/list.ts';
 import { readRecord, systemPoolPick } from '../../storage/registry.ts';
-import { listColumns, type VmColumns } from '../../vm/view.ts';
+import { listColumns, refreshListCache, type VmColumns } from '../../vm/view.ts';
 import type { VmRecord } from '../../vm/store.ts';
 import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
 import { getopt, has, last } from '../getopt.ts';
@@ -39,15 +39,25 @@ interface VmTable extends VmColumns {
   vms?: VmRecord[];
 }
 
+/** Hundreds of VMs make the list's loops hot: not worth optimizing in a process this short. */
+const manyVms = (count: number) => {
+  if (count > 200) noOptimizer();
+};
+
 /**
- * The needed fields of the system pool's VMs: from the list cache when it can answer (without loading
- * the VM core), else from the core, which reads the pool and fills the cache. Fields inside arrays or
- * objects (nics.0.ip) need the whole VMs.
+ * The needed fields of the system pool's VMs, from the list cache, filled from the pool first if it
+ * is out of date; without loading the VM core, unless something needs recovering (then the core
+ * does that, reads the pool and fills the cache). Fields inside arrays or objects (nics.0.ip) need
+ * the whole VMs.
  */
 async function vmTable(needed: string[]): Promise<VmTable> {
   if (!needed.some((n) => n.includes('.'))) {
     const rec = readRecord(systemPoolPick());
-    const got = rec && listColumns(rec, new ZoneStates(DEFAULT_RUNTIME), needed);
+    const states = new ZoneStates(DEFAULT_RUNTIME);
+    const got =
+      rec &&
+      (listColumns(rec, states, needed, manyVms) ??
+        (refreshListCache(rec) ? listColumns(rec, states, needed, manyVms) : undefined));
     if (got) return got;
   }
   const vms = await (await import('./common.ts')).core().list();
@@ -78,7 +88,6 @@ function shownColumn(table: VmTable, field: string): unknown[] {
 }
 
 export async function list(args: string[], io: Io): Promise<number> {
-  noOptimizer();
   const p = getopt(args, 'pHho:s:', USAGE);
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey));
   const order = resolveFields(last(p, 'o') ?? DEFAULT_ORDER, describeField, 'order');
@@ -110,7 +119,6 @@ export async function list(args: string[], io: Io): Promise<number> {
 }
 
 export async function lookup(args: string[], io: Io): Promise<number> {
-  noOptimizer();
   const p = getopt(args, 'j1o:', USAGE);
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey, 'lookup'));
   const fields = last(p, 'o')?.split(',');
