@@ -21,7 +21,7 @@ import {
 
 const VMS = positiveInt(process.env.ZONIX_BENCH_VMS, 1000);
 const RUNNING = Math.min(positiveInt(process.env.ZONIX_BENCH_RUNNING, 100), VMS);
-const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 9);
+const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 21);
 const ROOT = join(import.meta.dirname, '..');
 const bin = (tool: string) => join(ROOT, 'bin', tool);
 const CGROUP_PARENT = `zonix-benchvms-${randomBytes(3).toString('hex')}`;
