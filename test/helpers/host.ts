@@ -4,11 +4,11 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { findTool } from '../../src/platform/exec.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -77,6 +77,15 @@ export async function ok(tool: string, args: string[], opts?: CliOptions): Promi
   const r = await cli(tool, args, opts);
   if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** `vmadm create -f` of `payload` (written to a file in `dir`), as a user runs it: the new VM's UUID. */
+export async function createVm(dir: string, payload: Record<string, unknown>): Promise<string> {
+  const f = join(dir, `${randomUUID()}.json`);
+  writeFileSync(f, JSON.stringify(payload));
+  const r = await cli('vmadm', ['create', '-f', f]);
+  if (r.code !== 0) throw new Error(`vmadm create exited ${r.code}: ${r.stderr}`);
+  return /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
 }
 
 /** Mounts and loop devices that still mention the test's folder or prefix. */

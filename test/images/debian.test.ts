@@ -5,10 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { cli, isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, createVm, isRoot, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
 const skip = !isRoot
   ? 'needs root'
@@ -54,14 +54,7 @@ describe('the debian-12 built-in image', { skip }, () => {
   });
 
   it('boots as an lx zone with its own init (sysvinit), and halts through its own shutdown', async () => {
-    const payload = join(env.dir, 'lx.json');
-    writeFileSync(
-      payload,
-      JSON.stringify({ brand: 'lx', image_uuid: image, kernel_version: '4.4.0', alias: 'deb' }),
-    );
-    const r = await cli('vmadm', ['create', '-f', payload]);
-    assert.equal(r.code, 0, r.stderr);
-    vm = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    vm = await createVm(env.dir, { brand: 'lx', image_uuid: image, kernel_version: '4.4.0', alias: 'deb' });
     // sysvinit runs its rc scripts to runlevel 2; then `runlevel` answers.
     let level = '';
     for (let i = 0; i < 100 && !/ 2$/.test(level); i++) {

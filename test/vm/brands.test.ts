@@ -19,7 +19,7 @@ import {
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, createVm, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 import { hardLimit } from '../../src/zones/spec.ts';
 
 const skip = zoneTestSkip();
@@ -39,9 +39,7 @@ describe('brands and zone life', { skip, timeout: 180_000 }, () => {
     return f;
   };
   const create = async (body: Record<string, unknown>): Promise<string> => {
-    const r = await cli('vmadm', ['create', '-f', payloadFile(body)]);
-    assert.equal(r.code, 0, r.stderr);
-    const uuid = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    const uuid = await createVm(env.dir, body);
     made.push(uuid);
     return uuid;
   };

@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, leaks, makeTestEnv, ok, ROOT, teardown, zoneTestSkip } from '../helpers/host.ts';
+import { cli, createVm, leaks, makeTestEnv, ok, ROOT, teardown, zoneTestSkip } from '../helpers/host.ts';
 
 const skip = zoneTestSkip();
 
@@ -53,14 +53,12 @@ describe('vmadm console', { skip, timeout: 60_000 }, () => {
     await ok('zpool', ['create', '-m', mnt, '-o', 'size=512M', P, join(env.dir, 'pool.img')]);
     await ok('imgadm', ['import', '-P', P, 'minimal']);
     const image = (await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid'])).trim();
-    const f = join(env.dir, 'vm.json');
-    writeFileSync(
-      f,
-      JSON.stringify({ brand: 'joyent-minimal', image_uuid: image, alias: 'con1', autoboot: false }),
-    );
-    const r = await cli('vmadm', ['create', '-f', f]);
-    assert.equal(r.code, 0, r.stderr);
-    uuid = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    uuid = await createVm(env.dir, {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      alias: 'con1',
+      autoboot: false,
+    });
   });
 
   after(async () => {

@@ -7,10 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, leaks, makeTestEnv, ok, ROOT, teardown, zoneTestSkip } from '../helpers/host.ts';
+import { cli, createVm, leaks, makeTestEnv, ok, ROOT, teardown, zoneTestSkip } from '../helpers/host.ts';
 
 const skip = zoneTestSkip();
 
@@ -112,11 +112,7 @@ describe('vmadm events', { skip, timeout: 60_000 }, () => {
     await sleep(1000);
     assert.ok(cpuTicks(j.child.pid!) - before <= 2, 'vmadm events used CPU while idle');
 
-    const f = join(env.dir, 'vm.json');
-    writeFileSync(f, JSON.stringify({ brand: 'joyent-minimal', image_uuid: image, alias: 'ev1' }));
-    const r = await cli('vmadm', ['create', '-f', f]);
-    assert.equal(r.code, 0, r.stderr);
-    uuid = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    uuid = await createVm(env.dir, { brand: 'joyent-minimal', image_uuid: image, alias: 'ev1' });
 
     const parse = (l: string) => JSON.parse(l) as Ev;
     const mine = (l: string) => l.startsWith('{') && parse(l).uuid === uuid;

@@ -6,9 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, createVm, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
 const skip = zoneTestSkip();
 
@@ -41,20 +40,13 @@ describe('vmadm snapshots', { skip, timeout: 120_000 }, () => {
     ]);
     await ok('imgadm', ['import', '-P', P, 'minimal']);
     const image = (await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid'])).trim();
-    const f = join(env.dir, 'vm.json');
-    writeFileSync(
-      f,
-      JSON.stringify({
-        brand: 'joyent-minimal',
-        image_uuid: image,
-        alias: 'snappy',
-        max_physical_memory: 64,
-        customer_metadata: { colour: 'blue' },
-      }),
-    );
-    const r = await cli('vmadm', ['create', '-f', f]);
-    assert.equal(r.code, 0, r.stderr);
-    uuid = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    uuid = await createVm(env.dir, {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      alias: 'snappy',
+      max_physical_memory: 64,
+      customer_metadata: { colour: 'blue' },
+    });
   });
 
   after(async () => {

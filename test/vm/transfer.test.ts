@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cli, ROOT, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import { cli, createVm, ROOT, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
 
 const skip = zoneTestSkip();
 const MAGIC = 'ZONIX-VMBUNDLE-1\n';
@@ -56,21 +56,14 @@ describe('vmadm send and receive', { skip, timeout: 120_000 }, () => {
     await ok('imgadm', ['import', '-P', A, 'minimal']);
     const image = (await ok('imgadm', ['list', '-P', A, '-H', '-o', 'uuid'])).trim();
     on(A);
-    const f = join(env.dir, 'vm.json');
-    writeFileSync(
-      f,
-      JSON.stringify({
-        brand: 'joyent-minimal',
-        image_uuid: image,
-        alias: 'mover',
-        max_physical_memory: 64,
-        quota: 1,
-        customer_metadata: { colour: 'blue' },
-      }),
-    );
-    const r = await cli('vmadm', ['create', '-f', f]);
-    assert.equal(r.code, 0, r.stderr);
-    uuid = /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
+    uuid = await createVm(env.dir, {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      alias: 'mover',
+      max_physical_memory: 64,
+      quota: 1,
+      customer_metadata: { colour: 'blue' },
+    });
     await ok('zlogin', [uuid, 'sh', '-c', 'echo x > /root/f']);
     await ok('vmadm', ['create-snapshot', uuid, 's1']);
     await ok('zlogin', [uuid, 'sh', '-c', 'echo y > /root/g']);
