@@ -40,7 +40,7 @@ export class VmCore {
   }
 
   private record(uuid: string, meta: PoolMeta = this.pool.meta()): VmRecord {
-    const vm = this.store.phaseOf(uuid, meta) === 'ready' ? this.store.read(uuid, meta) : undefined;
+    const vm = this.store.readReady(uuid, meta);
     if (!vm) throw vmNotFound(uuid);
     return vm;
   }

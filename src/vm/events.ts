@@ -14,7 +14,7 @@ import { runPath } from '../platform/paths.ts';
 import { zoneDir } from '../zones/index.ts';
 import type { VmCore } from './core.ts';
 import { VmError } from './errors.ts';
-import { changesDir, type VmRecord } from './store.ts';
+import { changesDir, VM_UUID, type VmRecord } from './store.ts';
 
 /** One step of a path into a VM object: a key, or `null` for "some element of an array". */
 export type ChangePath = (string | null)[];
@@ -151,8 +151,6 @@ function formatDate(date: Date, full = false): string {
   return full ? iso : iso.split('T')[1]!;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 export interface WatchOptions {
   /** Only this VM. */
   uuid?: string;
@@ -228,7 +226,7 @@ export class VmWatcher {
   }
 
   private schedule(name: string): void {
-    if (this.closed || !UUID.test(name) || (this.opts.uuid && name !== this.opts.uuid)) return;
+    if (this.closed || !VM_UUID.test(name) || (this.opts.uuid && name !== this.opts.uuid)) return;
     this.pending.add(name);
     if (!this.timer && !this.busy) this.timer = setTimeout(() => void this.flush(), this.opts.settleMs ?? 10);
   }

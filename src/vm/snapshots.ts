@@ -63,7 +63,7 @@ export async function vmSnapshotsWithSize(core: VmCore, uuid: string): Promise<V
 
 /** A complete VM's stored manifest, or SmartOS's "no such zone". */
 function readVm(core: VmCore, uuid: string): VmRecord {
-  const vm = core.store.phaseOf(uuid) === 'ready' ? core.store.read(uuid) : undefined;
+  const vm = core.store.readReady(uuid);
   if (!vm) throw vmNotFound(uuid);
   return vm;
 }

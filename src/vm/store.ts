@@ -16,17 +16,17 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno } from '../common/errors.ts';
 import { writeFileAtomicSync } from '../common/fs-atomic.ts';
 import { acquireLock, processStartTime, type FileLock } from '../common/lock.ts';
 import { runPath } from '../platform/paths.ts';
 import type { Pool } from '../storage/index.ts';
 import type { PoolMeta } from '../storage/meta.ts';
-import { vmPhases, zonepathOf } from './view.ts';
+import { readManifest, readManifestIn, vmPhases, zonepathOf } from './view.ts';
 
 /** On the VM's dataset: `creating`, `ready` or `deleting`. */
 export const VM_PROP = 'com.zonix:vm';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A VM UUID as vmadm takes it (lower-case). */
+export const VM_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export type VmRecord = Record<string, unknown> & { uuid: string };
 
@@ -158,7 +158,7 @@ export class VmStore {
 
   /** One VM's phase, undefined if there is no such VM. */
   phaseOf(uuid: string, meta: PoolMeta = this.pool.meta()): VmPhase | undefined {
-    if (!UUID.test(uuid)) return undefined;
+    if (!VM_UUID.test(uuid)) return undefined;
     return meta.datasets[this.dataset(uuid)]?.props[VM_PROP] as VmPhase | undefined;
   }
 
@@ -171,13 +171,13 @@ export class VmStore {
     return this.phases().has(uuid);
   }
 
-  read(uuid: string, meta?: PoolMeta): VmRecord | undefined {
-    try {
-      return JSON.parse(readFileSync(this.file(uuid, meta), 'utf8')) as VmRecord;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
-      throw err;
-    }
+  read(uuid: string, meta: PoolMeta = this.pool.meta()): VmRecord | undefined {
+    return readManifestIn(this.zonepath(uuid, meta));
+  }
+
+  /** The manifest of a complete VM; undefined when there is none (or it is half-made or half-deleted). */
+  readReady(uuid: string, meta: PoolMeta = this.pool.meta()): VmRecord | undefined {
+    return readManifest(this.pool, meta, uuid);
   }
 
   write(vm: VmRecord): void {

@@ -35,13 +35,12 @@ import { STREAM_MAGIC } from '../storage/stream.ts';
 import type { VmCore } from './core.ts';
 import { VmError, vmNotFound } from './errors.ts';
 import { ZONEROOT_FIELDS } from './snapshots.ts';
-import { lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
+import { lockVm, VM_PROP, VM_UUID, VmStore, type VmRecord } from './store.ts';
 
 export const BUNDLE_MAGIC = Buffer.from('ZONIX-VMBUNDLE-1\n');
 /** The snapshot send takes of the VM's datasets as they are once it is stopped (SmartOS's name). */
 export const SENDING = 'sending';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A child dataset's name below the VM's dataset, and a snapshot's name. */
 const REL = /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/;
 const SNAP = /^[A-Za-z0-9_.:%-]+$/;
@@ -169,7 +168,7 @@ export async function sendVm(core: VmCore, uuid: string, out: Writable): Promise
   const sink = new Sink(out);
   let snapped = false;
   try {
-    const stored = core.store.phaseOf(uuid) === 'ready' ? core.store.read(uuid) : undefined;
+    const stored = core.store.readReady(uuid);
     if (!stored) throw vmNotFound(uuid);
     // As SmartOS does, the JSON is the VM as it was before the stop.
     const vmobj = await core.get(uuid);
@@ -465,7 +464,12 @@ async function receiveBundle(core: VmCore, reader: BundleReader): Promise<string
     if (err instanceof VmError) throw err;
     throw badBundle('invalid VM JSON');
   }
-  if (vmobj === null || typeof vmobj !== 'object' || typeof vmobj.uuid !== 'string' || !UUID.test(vmobj.uuid))
+  if (
+    vmobj === null ||
+    typeof vmobj !== 'object' ||
+    typeof vmobj.uuid !== 'string' ||
+    !VM_UUID.test(vmobj.uuid)
+  )
     throw badBundle('the VM JSON has no valid uuid');
   const uuid = vmobj.uuid;
   const exists = () => new VmError('EEXIST', `VM with UUID ${uuid} already exists`);

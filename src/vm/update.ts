@@ -296,7 +296,7 @@ const LIVE_KEYS = ['state', 'zone_state', 'pid'];
 export async function updateVm(core: VmCore, uuid: string, input: unknown): Promise<{ warnings: string[] }> {
   const lock = await lockVm(uuid, 'update');
   try {
-    const record = core.store.phaseOf(uuid) === 'ready' ? core.store.read(uuid) : undefined;
+    const record = core.store.readReady(uuid);
     if (!record) throw vmNotFound(uuid);
     const now = await liveState(core.runtime, uuid);
     const current: VmRecord = { ...record, state: now.state, zone_state: now.zone_state };

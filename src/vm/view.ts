@@ -27,7 +27,7 @@ import {
   type StoredVm,
 } from './list-cache.ts';
 import { applyLive, LIVE_FIELDS, liveStateSync, presentVm } from './live.ts';
-import { busyVms, VM_PROP, type VmPhase, type VmRecord } from './store.ts';
+import { busyVms, VM_PROP, VM_UUID, type VmPhase, type VmRecord } from './store.ts';
 
 /** What SmartOS prefixes a VM snapshot's ZFS name with (`<pool>/<uuid>@vmsnap-<name>`). */
 export const VMSNAP_PREFIX = 'vmsnap-';
@@ -40,8 +40,6 @@ export interface VmSnapshot {
   size?: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** The pool's VMs, each with its phase (complete, or half-made or half-deleted by a command). */
 export function vmPhases(pool: PoolRef, meta: PoolMeta): Map<string, VmPhase> {
   const out = new Map<string, VmPhase>();
@@ -50,7 +48,7 @@ export function vmPhases(pool: PoolRef, meta: PoolMeta): Map<string, VmPhase> {
     const phase = ds.props[VM_PROP] as VmPhase | undefined;
     if (!phase || !name.startsWith(prefix)) continue;
     const uuid = name.slice(prefix.length);
-    if (UUID.test(uuid)) out.set(uuid, phase);
+    if (VM_UUID.test(uuid)) out.set(uuid, phase);
   }
   return out;
 }
@@ -84,7 +82,7 @@ export function refreshListCache(pool: PoolRef): boolean {
 
 /** Is VM `uuid` complete (not half-made or half-deleted) in this pool? */
 export function vmReady(pool: PoolRef, meta: PoolMeta, uuid: string): boolean {
-  return UUID.test(uuid) && meta.datasets[`${pool.name}/${uuid}`]?.props[VM_PROP] === 'ready';
+  return VM_UUID.test(uuid) && meta.datasets[`${pool.name}/${uuid}`]?.props[VM_PROP] === 'ready';
 }
 
 /** The zonepath: where the VM's dataset is reachable on the host (its mountpoint, else its body). */
@@ -110,9 +108,13 @@ export function vmSnapshotsIn(pool: PoolRef, meta: PoolMeta, uuid: string): VmSn
 
 /** The VM's manifest as stored, or undefined when it has none (or is not complete). */
 export function readManifest(pool: PoolRef, meta: PoolMeta, uuid: string): VmRecord | undefined {
-  if (!vmReady(pool, meta, uuid)) return undefined;
+  return vmReady(pool, meta, uuid) ? readManifestIn(zonepathOf(pool, meta, uuid)) : undefined;
+}
+
+/** The manifest in a zonepath (`config/vm.json`), or undefined when there is none. */
+export function readManifestIn(zonepath: string): VmRecord | undefined {
   try {
-    return JSON.parse(readFileSync(`${zonepathOf(pool, meta, uuid)}/config/vm.json`, 'utf8')) as VmRecord;
+    return JSON.parse(readFileSync(`${zonepath}/config/vm.json`, 'utf8')) as VmRecord;
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
     throw err;
