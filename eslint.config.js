@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import zonix from './scripts/eslint/layers.mjs';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'eslint.config.js', 'scripts/**/*.mjs', 'bin/**'] },
@@ -36,5 +37,11 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // Subsystems import each other through their index.ts, downwards only (scripts/eslint/layers.mjs).
+    files: ['src/**/*.ts'],
+    plugins: { zonix },
+    rules: { 'zonix/layers': ['error', { srcRoot: `${import.meta.dirname}/src` }] },
   },
 );

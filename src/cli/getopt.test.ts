@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 import { getopt, has, last, values } from './getopt.ts';
 
 // zfs list's flags: -H, -p, -r take nothing; -o, -s, -t, -d take an argument.

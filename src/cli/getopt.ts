@@ -3,7 +3,7 @@
  * at the first operand or `--`.
  * @module
  */
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 
 export interface Parsed {
   opts: [string, string][];

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { UsageError, ZonixError } from '../common/errors.ts';
+import { UsageError, ZonixError } from '../common/index.ts';
 import {
   allSources,
   checkManifest,
@@ -257,7 +257,7 @@ async function showCmd(args: string[], io: Io): Promise<number> {
   const p = getopt(args, '', USAGE);
   if (p.rest.length !== 1) throw new UsageError('incorrect number of arguments', USAGE);
   const store = storeFor();
-  const { findImage } = await import('../images/service.ts');
+  const { findImage } = await import('../images/index.ts');
   const found = await findImage(allSources(store.pool), p.rest[0]!).catch((err: unknown) => {
     if (err instanceof ImgadmError && err.code === 'ImageNotFound')
       throw new ImgadmError('ImageNotFound', `image "${p.rest[0]!}" was not found`);

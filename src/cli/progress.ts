@@ -4,7 +4,7 @@
  * @module
  */
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { niceNum } from '../storage/units.ts';
+import { niceNum } from '../storage/index.ts';
 
 export interface Meter {
   /** A Writable that counts and forwards to `out`. */

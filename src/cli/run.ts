@@ -4,7 +4,7 @@
  * @module
  */
 import { writeSync } from 'node:fs';
-import { isErrno, ZonixError, UsageError } from '../common/errors.ts';
+import { isErrno, ZonixError, UsageError } from '../common/index.ts';
 
 export type Main = (argv: string[]) => Promise<number>;
 

@@ -3,7 +3,7 @@
  * `-p`. `-f` probes the host again instead of using this boot's cached probe; `-u` only refreshes it.
  * @module
  */
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 import { collectSysinfo, formatParsable, probeHost, type PoolSummary } from '../platform/index.ts';
 import { getopt, has } from './getopt.ts';
 import { report } from './run.ts';

@@ -4,7 +4,7 @@
  * subcommands lives in `vmadm/`.
  * @module
  */
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 import { processIo, type Io } from './vmadm/io.ts';
 import { USAGE } from './vmadm/usage.ts';
 

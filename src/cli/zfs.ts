@@ -5,7 +5,7 @@
  */
 import { createReadStream, fstatSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 import {
   allPropsFor,
   cannot,
@@ -139,7 +139,7 @@ async function create(args: string[]): Promise<number> {
   const vol = last(p, 'V');
   let volsize: number | undefined;
   if (vol !== undefined) {
-    const { parseSize } = await import('../storage/units.ts');
+    const { parseSize } = await import('../storage/index.ts');
     volsize = parseSize(vol);
     if (volsize === undefined || volsize <= 0)
       throw cannot('EINVAL', 'create', name, `bad volume size '${vol}'`);

@@ -5,11 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../common/errors.ts';
-import { runInteractive } from '../platform/exec.ts';
-import { systemPool } from '../images/index.ts';
-import { VmCore } from '../vm/core.ts';
-import { VmError } from '../vm/errors.ts';
+import { UsageError } from '../common/index.ts';
+import { runInteractive } from '../platform/index.ts';
+import { defaultHost } from '../host/index.ts';
+import { VmError } from '../vm/index.ts';
 import { getopt, has } from './getopt.ts';
 
 const USAGE = 'usage: zlogin [-QCE] [-e cmdchar] [-l user] zonename [command [arg ...]]\n';
@@ -24,8 +23,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   const [uuid, ...command] = p.rest;
   if (uuid === undefined) throw new UsageError('', USAGE);
-  const core = new VmCore(systemPool());
-  const vm = await core.get(uuid).catch(() => {
+  const host = defaultHost();
+  const vm = await host.get(uuid).catch(() => {
     throw new VmError('ENOENT', `zlogin: ${uuid}: No such zone configured`);
   });
   if (vm.state !== 'running')
@@ -37,8 +36,6 @@ export async function main(argv: string[]): Promise<number> {
   const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh';
   const args = command.length ? command : [shell, '-l'];
   const tty = process.stdin.isTTY && process.stdout.isTTY;
-  return runInteractive(
-    core.runtime.info.path,
-    core.runtime.execArgv(uuid, args, { tty, env: ['TERM=' + (process.env.TERM ?? 'xterm')] }),
-  );
+  const login = host.loginArgv(uuid, args, { tty, env: ['TERM=' + (process.env.TERM ?? 'xterm')] });
+  return runInteractive(login.path, login.argv);
 }

@@ -7,15 +7,13 @@
  */
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { UsageError } from '../common/errors.ts';
-import { poolFileDir, systemPoolName } from '../platform/paths.ts';
-import { ImageStore } from '../images/index.ts';
-import { VmCore } from '../vm/core.ts';
-import { getBrand } from '../vm/schema/index.ts';
+import { UsageError } from '../common/index.ts';
+import { poolFileDir, systemPoolName } from '../platform/index.ts';
+import { defaultHost } from '../host/index.ts';
+import { brandDriver } from '../vm/index.ts';
 import {
   createPool,
   importedPoolNames,
-  openPool,
   findImportable,
   importCachedPools,
   importPool,
@@ -64,12 +62,11 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   }
   // Zones with autoboot set start again, as SmartOS boots them with the host.
   for (const name of importedPoolNames()) {
-    const pool = openPool(name);
-    const core = new VmCore(pool, undefined, new ImageStore(pool).catalogue());
-    for (const vm of await core.list()) {
-      if (vm.autoboot !== true || vm.state === 'running' || getBrand(vm.brand)?.hvm) continue;
+    const host = defaultHost();
+    for (const vm of await host.list({ pool: name })) {
+      if (vm.autoboot !== true || vm.state === 'running' || !brandDriver(vm.brand)?.bootable) continue;
       try {
-        await core.start(vm.uuid);
+        await host.start(vm.uuid, { pool: name });
         io.stderr.write(`started VM ${vm.uuid}\n`);
       } catch (err) {
         io.stderr.write(`zonix: cannot start VM ${vm.uuid}: ${(err as Error).message}\n`);

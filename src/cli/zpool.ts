@@ -4,7 +4,7 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 import {
   createPool,
   destroyPool,

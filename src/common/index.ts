@@ -7,3 +7,4 @@ export * from './reverter.ts';
 export * from './lock.ts';
 export * from './fs-atomic.ts';
 export * from './proc.ts';
+export * from './operation.ts';

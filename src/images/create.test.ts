@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError, ZonixError } from '../common/errors.ts';
+import { UsageError, ZonixError } from '../common/index.ts';
 import {
   buildManifest,
   checkOriginDepth,

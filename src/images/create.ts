@@ -17,14 +17,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { UsageError, ZonixError } from '../common/errors.ts';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
-import { processStartTime } from '../common/lock.ts';
-import { spawnStream, type StreamProcess } from '../platform/exec.ts';
-import { systemPoolName } from '../platform/paths.ts';
-import { readHostFacts } from '../platform/sysinfo.ts';
+import { UsageError, ZonixError } from '../common/index.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
+import { processStartTime } from '../common/index.ts';
+import { spawnStream, type StreamProcess } from '../platform/index.ts';
+import { systemPoolName } from '../platform/index.ts';
+import { readHostFacts } from '../platform/index.ts';
 import { importedPoolNames, openPool, type Pool } from '../storage/index.ts';
-import { lockVm, VmStore } from '../vm/store.ts';
+import { getBrand, lockVm, VmStore } from '../vm/index.ts';
 import { manifestProblems, UUID_RE, type ImageManifest, type ManifestProblem } from './manifest.ts';
 import { FINAL, ImageStore } from './store.ts';
 
@@ -50,8 +50,6 @@ const INHERITED_FIELDS = [
   'image_size',
 ];
 
-/** Brands whose images are marked as needing that brand (requirements.brand). */
-const BRAND_BOUND = ['bhyve', 'kvm', 'lx'];
 /** 'SDC Version' as sysinfo reports it: the key of requirements.min_platform. */
 const SDC_VERSION = '7.0';
 /** The pool's record of the creates under way: what each makes, and its process. */
@@ -209,12 +207,15 @@ export function buildManifest(inp: ManifestInputs): Record<string, unknown> {
     m.requirements = r;
     return r;
   };
-  const brand = typeof inp.vm.brand === 'string' ? inp.vm.brand : undefined;
-  if ((brand === 'joyent' || brand === 'joyent-minimal') && inp.platform && !givenReq?.min_platform)
+  const brand = getBrand(inp.vm.brand);
+  if (brand?.image.requiresPlatform && inp.platform && !givenReq?.min_platform)
     requirements().min_platform = { [inp.platform.sdcVersion]: inp.platform.liveImage };
-  if (brand !== undefined && BRAND_BOUND.includes(brand) && !(givenReq && 'brand' in givenReq))
-    requirements().brand = brand;
-  if (brand === 'bhyve' && typeof inp.vm.bootrom === 'string' && !(givenReq && 'bootrom' in givenReq))
+  if (brand?.image.requiresBrand && !(givenReq && 'brand' in givenReq)) requirements().brand = brand.name;
+  if (
+    brand?.image.recordsBootrom &&
+    typeof inp.vm.bootrom === 'string' &&
+    !(givenReq && 'bootrom' in givenReq)
+  )
     requirements().bootrom = inp.vm.bootrom;
   if (inp.incremental) {
     if (!inp.origin) throw vmHasNoOrigin(inp.vm.uuid);
@@ -302,23 +303,22 @@ async function prepareManifest(
   log: (line: string) => void,
 ): Promise<{ manifest: ImageManifest; originFinal?: string }> {
   // The VM core (zones, runtime) is loaded only by create, not by every imgadm command.
-  const { VmCore } = await import('../vm/core.ts');
+  const { VmCore } = await import('../vm/index.ts');
   const vm = await new VmCore(pool).get(opts.vmUuid);
   if (vm.state !== 'stopped') throw vmNotStopped(opts.vmUuid);
-  const brand = typeof vm.brand === 'string' ? vm.brand : undefined;
-  if (brand === 'kvm' || brand === 'bhyve')
+  const brand = getBrand(vm.brand);
+  if (brand && !brand.image.creatable)
     throw new ImageCreateError(
       'NotSupported',
-      `cannot create an image from vm "${opts.vmUuid}": images of ${brand} VMs are not supported yet`,
+      `cannot create an image from vm "${opts.vmUuid}": images of ${brand.name} VMs are not supported yet`,
     );
   const images = new ImageStore(pool);
   const origin = typeof vm.image_uuid === 'string' ? images.get(vm.image_uuid)?.manifest : undefined;
   if (opts.maxOriginDepth !== undefined && origin)
     checkOriginDepth((u) => images.get(u)?.manifest, origin, opts.maxOriginDepth);
-  const platform =
-    brand === 'joyent' || brand === 'joyent-minimal'
-      ? { sdcVersion: SDC_VERSION, liveImage: (await readHostFacts()).buildstamp }
-      : undefined;
+  const platform = brand?.image.requiresPlatform
+    ? { sdcVersion: SDC_VERSION, liveImage: (await readHostFacts()).buildstamp }
+    : undefined;
   if (origin) log(`Inheriting from origin image ${origin.uuid} (${origin.name} ${origin.version})`);
   const data = buildManifest({
     given: opts.manifest,

@@ -2,7 +2,7 @@
  * imgadm's errors: a stable code (SmartOS's names) and its exit status (ImageNotInstalled is 3).
  * @module
  */
-import { ZonixError } from '../common/errors.ts';
+import { ZonixError } from '../common/index.ts';
 
 export type ImgadmCode =
   | 'ImageNotInstalled'

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { spawnStream } from '../platform/exec.ts';
-import { STREAM_MAGIC } from '../storage/stream.ts';
+import { spawnStream } from '../platform/index.ts';
+import { STREAM_MAGIC } from '../storage/index.ts';
 import { ImgadmError } from './errors.ts';
 import type { Compression } from './manifest.ts';
 

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { systemPool } from '../storage/system.ts';
+import { systemPool } from '../storage/index.ts';
 import type { Pool } from '../storage/index.ts';
 
 export { systemPool };

@@ -18,7 +18,7 @@ const spawn: typeof import('node:child_process').spawn = ((
   (childProcess ??= createRequire(import.meta.url)(
     'node:child_process',
   ) as typeof import('node:child_process')).spawn(...args)) as typeof import('node:child_process').spawn;
-import { ZonixError } from '../common/errors.ts';
+import { ZonixError } from '../common/index.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const osSignals = osConstants.signals as Record<string, number>;

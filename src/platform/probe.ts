@@ -7,7 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -584,6 +584,21 @@ function writeCache(path: string, probe: HostProbe): void {
   } catch {
     /* not fatal: the next call probes again */
   }
+}
+
+/**
+ * The probe this boot already made, if any, read without probing (for choices made on every command,
+ * such as the runtime of a new VM, that must not wait for a cold probe).
+ */
+export function cachedProbeSync(): HostProbe | undefined {
+  try {
+    const bootId = readFileSync(BOOT_ID_FILE, 'utf8').trim() || 'unknown';
+    const cache = JSON.parse(readFileSync(join(runDir(), CACHE_FILE), 'utf8')) as Partial<CacheFile>;
+    if (cache.cacheVersion === CACHE_VERSION && cache.probe?.bootId === bootId) return cache.probe;
+  } catch {
+    /* not probed yet this boot */
+  }
+  return undefined;
 }
 
 let inflight: Promise<HostProbe> | undefined;

@@ -28,3 +28,15 @@ export { PROPS, resolveProp, columnOf, formatValue, isRightAligned, allPropsFor 
 export { DocStore } from './docs.ts';
 export { systemPool } from './system.ts';
 export { clonesOf, childrenOf, descendantsOf, entityOf } from './tree.ts';
+export { readRecord, recordPath, systemPoolPick } from './registry.ts';
+export {
+  readMeta,
+  poolLockPath,
+  sortedSnapshots,
+  type PoolMeta,
+  type DatasetMeta,
+  type SnapshotMeta,
+} from './meta.ts';
+export { STREAM_MAGIC } from './stream.ts';
+export { noDataset } from './errors.ts';
+export { mountpointOf } from './tree.ts';

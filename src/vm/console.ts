@@ -11,7 +11,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } f
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { ZonixError } from '../common/errors.ts';
+import { ZonixError } from '../common/index.ts';
 import { zoneDir } from '../zones/index.ts';
 
 /** Ctrl-], what detaches from `vmadm console` (as from SmartOS's serial consoles). */

@@ -1,22 +1,38 @@
 /**
- * The vmadm core for OS-brand VMs: get, list, start, stop, kill and delete, over the VM store (the
- * pool) and the zone runtime. Operations on one VM hold its lock; different VMs run in parallel.
- * The CLI and the API are thin over this.
+ * The VM core of one pool: every vmadm operation (create, get, list, update, start, stop, reboot,
+ * kill, delete, reprovision, snapshots, send and receive, console, events, info) as a method, over
+ * the VM store (the pool), the brand drivers (what differs between brands) and the OCI runtime each
+ * VM was made with. Operations on one VM hold its lock; different VMs run in parallel. Long ones take
+ * an Operation (an AbortSignal and a progress callback). The host (src/host) holds one core per pool;
+ * the CLIs and the service are thin over it.
  * @module
  */
+import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkCancelled, reportProgress, type Operation } from '../common/index.ts';
 import { importedPoolNames } from '../storage/index.ts';
-import { OciRuntime } from '../zones/index.ts';
 import type { Pool } from '../storage/index.ts';
-import type { PoolMeta } from '../storage/meta.ts';
-import { getBrand } from './schema/brands.ts';
+import type { PoolMeta } from '../storage/index.ts';
+import {
+  DEFAULT_RUNTIME,
+  hostRuntimeName,
+  isRuntimeName,
+  openRuntime,
+  ZoneStates,
+  type ZoneRuntime,
+} from '../zones/index.ts';
+import { brandDriver, LifecycleHooks, type BrandContext, type BrandDriver } from './brands/index.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
+import type { VmWatcher, WatchOptions } from './events.ts';
 import { busyVms, freeDeadVmLocks, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
 import { cacheKey, readCache, writeCache, type StoredVm } from './list-cache.ts';
 import { presentVm } from './live.ts';
 import { getVm, storedVms } from './view.ts';
 import { vmSnapshots } from './snapshots.ts';
-import { liveState, liveStateSync, signalName, startZone, stopZone } from './zone.ts';
+import { liveState, liveStateSync, signalName } from './zone.ts';
+
+/** On a VM's dataset: the OCI runtime it was made with (runc or crun). */
+export const RUNTIME_PROP = 'com.zonix:runtime';
 
 /** What the VM core needs to know of images (the imgadm layer sits above it and provides this). */
 export interface ImageCatalogue {
@@ -28,15 +44,64 @@ export interface ImageCatalogue {
   origin(uuid: string): string;
 }
 
+export interface VmCoreOptions {
+  /** What networking, metadata and the rest add to every VM's life (see brands/types.ts). */
+  hooks?: LifecycleHooks;
+}
+
+export interface HaltOpts {
+  force?: boolean;
+  timeoutMs?: number;
+}
+
 export class VmCore {
   readonly store: VmStore;
+  readonly hooks: LifecycleHooks;
+  /** Live state of every VM, whichever runtime it runs under (read from files). */
+  readonly states = new ZoneStates();
+  private newRuntime: ZoneRuntime | undefined;
 
+  /**
+   * `runtime`: what new VMs are made with (default: the host's choice from its probe). A VM made
+   * before keeps its own.
+   */
   constructor(
     readonly pool: Pool,
-    readonly runtime: OciRuntime = new OciRuntime('runc'),
-    readonly images?: ImageCatalogue,
+    runtime?: ZoneRuntime,
+    public images?: ImageCatalogue,
+    opts: VmCoreOptions = {},
   ) {
     this.store = new VmStore(pool);
+    this.newRuntime = runtime;
+    this.hooks = opts.hooks ?? new LifecycleHooks();
+  }
+
+  /** The runtime new VMs get. */
+  get runtime(): ZoneRuntime {
+    return (this.newRuntime ??= openRuntime(hostRuntimeName()));
+  }
+
+  /** The runtime VM `uuid` was made with (VMs from before runtimes were recorded ran runc). */
+  runtimeOf(uuid: string, meta: PoolMeta = this.pool.meta()): ZoneRuntime {
+    const name = meta.datasets[this.store.dataset(uuid)]?.props[RUNTIME_PROP] ?? DEFAULT_RUNTIME;
+    if (this.newRuntime?.info.name === name) return this.newRuntime;
+    return openRuntime(isRuntimeName(name) ? name : DEFAULT_RUNTIME);
+  }
+
+  /** The driver of a VM's brand; a manifest with an unknown brand is refused. */
+  driver(vm: VmRecord): BrandDriver {
+    const d = brandDriver(vm.brand);
+    if (!d) throw new VmError('EINVAL', `VM ${vm.uuid} has unknown brand "${String(vm.brand)}"`);
+    return d;
+  }
+
+  private context(uuid: string, op?: Operation, meta: PoolMeta = this.pool.meta()): BrandContext {
+    return {
+      runtime: this.runtimeOf(uuid, meta),
+      zonepath: this.store.zonepath(uuid, meta),
+      hooks: this.hooks,
+      ...(op ? { op } : {}),
+    };
   }
 
   private record(uuid: string, meta: PoolMeta = this.pool.meta()): VmRecord {
@@ -47,16 +112,7 @@ export class VmCore {
 
   /** The VM as `vmadm get` shows it: the stored manifest with its live state and where it lives. */
   async get(uuid: string): Promise<VmRecord> {
-    return getVm(this.pool, this.runtime, uuid, this.pool.meta());
-  }
-
-  private present(
-    vm: VmRecord,
-    meta: PoolMeta = this.pool.meta(),
-    zones?: Set<string>,
-    busy: Map<string, string> = busyVms(),
-  ): VmRecord {
-    return this.withLive(this.stored(vm, meta), zones, busy);
+    return getVm(this.pool, this.states, uuid, this.pool.meta());
   }
 
   /** What the pool says of a VM: its manifest, where it lives, its snapshots. */
@@ -66,7 +122,7 @@ export class VmCore {
 
   /** The VM as `get` shows it: what the pool says, with its live state. */
   private withLive(s: StoredVm, zones?: Set<string>, busy: Map<string, string> = busyVms()): VmRecord {
-    return presentVm(s, this.pool.name, liveStateSync(this.runtime, s.vm.uuid, zones), busy.get(s.vm.uuid));
+    return presentVm(s, this.pool.name, liveStateSync(this.states, s.vm.uuid, zones), busy.get(s.vm.uuid));
   }
 
   /**
@@ -77,7 +133,10 @@ export class VmCore {
     await this.pool.recoverIfStale();
     await freeDeadVmLocks();
     const meta = this.pool.meta();
-    const removed = await this.store.reconcile((uuid) => this.runtime.delete(uuid, { force: true }), meta);
+    const removed = await this.store.reconcile(
+      (uuid) => this.runtimeOf(uuid, meta).delete(uuid, { force: true }),
+      meta,
+    );
     return removed.length ? this.pool.meta() : meta;
   }
 
@@ -94,20 +153,21 @@ export class VmCore {
       stored = storedVms(this.pool, await this.reconcile());
       writeCache(this.pool, key, stored);
     }
-    const zones = this.runtime.zoneIds();
+    const zones = this.states.zoneIds();
     const busy = busyVms();
     return stored.map((s) => this.withLive(s, zones, busy));
   }
 
   /**
    * Create a VM from a SmartOS payload: validated and defaulted by the schema, its dataset cloned from
-   * the image's `@final` (constant time), its manifest written inside, then started if `autoboot`.
-   * Killed at any point, the half-made VM is removed by the next look (see VmStore.reconcile).
+   * the image's `@final` (constant time) or made empty (brands whose root is not an image), its
+   * manifest written inside, then started if `autoboot`. Killed or cancelled at any point, the
+   * half-made VM is removed (by this call, or by the next look: see VmStore.reconcile).
    */
-  async create(input: unknown): Promise<{ uuid: string; warnings: string[] }> {
+  async create(input: unknown, op?: Operation): Promise<{ uuid: string; warnings: string[] }> {
     await this.reconcile();
     const images = this.images;
-    // The VM goes to this core's pool unless the payload names another one (the CLI picks that core).
+    // The VM goes to this core's pool unless the payload names another one (the host picks that core).
     const withPool =
       input !== null && typeof input === 'object' && !('zpool' in input)
         ? { ...input, zpool: this.pool.name }
@@ -120,16 +180,25 @@ export class VmCore {
     });
     const uuid = typeof payload.uuid === 'string' ? payload.uuid : globalThis.crypto.randomUUID();
     if (this.store.exists(uuid)) throw new VmError('EEXIST', `VM with UUID ${uuid} already exists`);
-    const brand = getBrand(payload.brand)!;
+    const driver = this.driver({ uuid, brand: payload.brand });
+    checkCancelled(op, `create VM ${uuid}`);
     const lock = await lockVm(uuid, 'create');
+    let made = false;
     try {
       const ds = this.store.dataset(uuid);
-      // One pool change makes the dataset with its quota, marked as not yet complete.
+      // One pool change makes the dataset with its quota and runtime, marked as not yet complete.
       const quota = typeof payload.quota === 'number' ? payload.quota : 0;
-      const props = { [VM_PROP]: 'creating', ...(quota > 0 ? { quota: `${quota}G` } : {}) };
-      if (brand.hvm || typeof payload.image_uuid !== 'string' || !images)
+      const props = {
+        [VM_PROP]: 'creating',
+        [RUNTIME_PROP]: this.runtime.info.name,
+        ...(quota > 0 ? { quota: `${quota}G` } : {}),
+      };
+      reportProgress(op, { phase: 'cloning', subject: uuid });
+      if (!driver.rootFromImage || typeof payload.image_uuid !== 'string' || !images)
         await this.pool.create(ds, { props });
       else await this.pool.clone(images.origin(payload.image_uuid), ds, { props });
+      made = true;
+      checkCancelled(op, `create VM ${uuid}`);
       const now = new Date().toISOString();
       const vm: VmRecord = {
         ...payload,
@@ -142,13 +211,17 @@ export class VmCore {
       delete vm.zone_state;
       this.store.write(vm);
       await this.store.setPhase(uuid, 'ready');
+    } catch (err) {
+      // A cancelled or failed create leaves nothing; one killed here is removed by the next look.
+      if (made) await this.pool.destroy(this.store.dataset(uuid), { recursive: true }).catch(() => undefined);
+      throw err;
     } finally {
       lock.release();
     }
-    if (payload.autoboot !== false && !brand.hvm) {
+    if (payload.autoboot !== false && driver.bootable) {
       // A create whose zone cannot boot failed: it leaves nothing behind.
       try {
-        await this.start(uuid, 'create');
+        await this.start(uuid, 'create', op);
       } catch (err) {
         await this.delete(uuid).catch(() => undefined);
         throw err;
@@ -157,51 +230,56 @@ export class VmCore {
     return { uuid, warnings };
   }
 
-  /** Boot the zone; `intent` says why (a create's first boot shows the VM as provisioning). */
-  async start(uuid: string, intent: 'start' | 'create' = 'start'): Promise<void> {
+  /** Boot the VM; `intent` says why (a create's first boot shows the VM as provisioning). */
+  async start(uuid: string, intent: 'start' | 'create' = 'start', op?: Operation): Promise<void> {
     const lock = await lockVm(uuid, intent);
     try {
-      const vm = this.record(uuid);
-      const live = await liveState(this.runtime, uuid);
+      const meta = this.pool.meta();
+      const vm = this.record(uuid, meta);
+      const live = await liveState(this.runtimeOf(uuid, meta), uuid);
       if (live.state === 'running') throw alreadyRunning(uuid);
-      await this.bootLocked(vm);
+      checkCancelled(op, `start VM ${uuid}`);
+      await this.bootLocked(vm, op, meta);
     } finally {
       lock.release();
     }
   }
 
-  async stop(uuid: string, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  async stop(uuid: string, opts: HaltOpts = {}, op?: Operation): Promise<void> {
     const lock = await lockVm(uuid, 'stop');
     try {
-      const vm = this.record(uuid);
-      const live = await liveState(this.runtime, uuid);
+      const meta = this.pool.meta();
+      const vm = this.record(uuid, meta);
+      const runtime = this.runtimeOf(uuid, meta);
+      const live = await liveState(runtime, uuid);
       if (live.state === 'ready') {
         // Made but never started (its start was killed): nothing runs; take the zone down.
         this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-        await this.runtime.delete(uuid, { force: true });
+        await runtime.delete(uuid, { force: true });
         return;
       }
       if (live.state !== 'running') throw notRunning(uuid, live.state);
-      await this.haltLocked(vm, opts, { autoboot: false });
+      await this.haltLocked(vm, opts, { autoboot: false }, op);
     } finally {
       lock.release();
     }
   }
 
   /**
-   * Reboot: halt the zone as `stop` does (the brand's own way, or at once with `force`) and boot it
+   * Reboot: halt the VM as `stop` does (the brand's own way, or at once with `force`) and boot it
    * again; `autoboot` is left as it is.
    */
-  async reboot(uuid: string, opts: { force?: boolean } = {}): Promise<void> {
+  async reboot(uuid: string, opts: { force?: boolean } = {}, op?: Operation): Promise<void> {
     const lock = await lockVm(uuid, 'reboot');
     try {
-      const vm = this.record(uuid);
-      const live = await liveState(this.runtime, uuid);
+      const meta = this.pool.meta();
+      const vm = this.record(uuid, meta);
+      const live = await liveState(this.runtimeOf(uuid, meta), uuid);
       if (live.state !== 'running')
         throw new VmError('EINVAL', `Cannot reboot vm from state "${live.state}", must be "running"`);
-      await this.haltLocked(vm, opts);
-      const after = this.store.read(uuid)!;
-      await startZone(this.runtime, after, this.store.zonepath(uuid));
+      await this.haltLocked(vm, opts, {}, op);
+      const after = this.store.read(uuid, meta)!;
+      await this.driver(after).boot(after, this.context(uuid, op, meta));
       const now = new Date().toISOString();
       this.store.write({ ...after, boot_timestamp: now, last_modified: now });
     } finally {
@@ -210,34 +288,34 @@ export class VmCore {
   }
 
   /** Boot the stopped VM, the caller holding its lock: autoboot on, a new boot_timestamp. */
-  async bootLocked(vm: VmRecord): Promise<void> {
-    await startZone(this.runtime, vm, this.store.zonepath(vm.uuid));
+  async bootLocked(vm: VmRecord, op?: Operation, meta: PoolMeta = this.pool.meta()): Promise<void> {
+    reportProgress(op, { phase: 'booting', subject: vm.uuid });
+    await this.driver(vm).boot(vm, this.context(vm.uuid, op, meta));
     const now = new Date().toISOString();
     this.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
   }
 
   /**
-   * Halt the running zone, the caller holding the VM's lock, and record how init ended; `set` is
-   * written first (a stop turns autoboot off before it halts, as SmartOS does).
+   * Halt the running VM, the caller holding its lock, and record how init ended; `set` is written
+   * first (a stop turns autoboot off before it halts, as SmartOS does).
    */
   async haltLocked(
     vm: VmRecord,
-    opts: { force?: boolean; timeoutMs?: number } = {},
+    opts: HaltOpts = {},
     set: Partial<VmRecord> = {},
+    op?: Operation,
   ): Promise<void> {
+    const meta = this.pool.meta();
     if (Object.keys(set).length) this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
-    const brand = getBrand(vm.brand);
-    await stopZone(this.runtime, vm.uuid, {
-      ...opts,
-      haltSignal: brand?.haltSignal ?? 'TERM',
-      ...(brand?.haltCommand ? { haltCommand: brand.haltCommand } : {}),
-    });
-    const after = this.store.read(vm.uuid)!;
+    reportProgress(op, { phase: 'halting', subject: vm.uuid });
+    const ctx = this.context(vm.uuid, op, meta);
+    await this.driver(vm).halt(vm, ctx, opts);
+    const after = this.store.read(vm.uuid, meta)!;
     // conmon records init's status right after reaping it: give it a moment.
-    let exit = await this.runtime.exitRecord(vm.uuid);
+    let exit = await ctx.runtime.exitRecord(vm.uuid);
     for (let i = 0; exit === undefined && i < 100; i++) {
       await sleep(5);
-      exit = await this.runtime.exitRecord(vm.uuid);
+      exit = await ctx.runtime.exitRecord(vm.uuid);
     }
     this.store.write({
       ...after,
@@ -247,11 +325,13 @@ export class VmCore {
   }
 
   async kill(uuid: string, signal = 'TERM'): Promise<void> {
-    this.record(uuid);
-    const live = await liveState(this.runtime, uuid);
+    const meta = this.pool.meta();
+    this.record(uuid, meta);
+    const runtime = this.runtimeOf(uuid, meta);
+    const live = await liveState(runtime, uuid);
     if (live.state !== 'running')
       throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
-    if (!this.runtime.signalInit(uuid, signalName(signal)))
+    if (!runtime.signalInit(uuid, signalName(signal)))
       throw new VmError('ENOTRUNNING', `Cannot find running init PID for VM ${uuid}`);
   }
 
@@ -260,14 +340,15 @@ export class VmCore {
    * NICs and metadata (the manifest folder moves onto the new root) and its dataset's properties. A
    * running VM is halted first; the VM boots again if autoboot is set, as SmartOS does.
    */
-  async reprovision(uuid: string, input: unknown): Promise<void> {
+  async reprovision(uuid: string, input: unknown, op?: Operation): Promise<void> {
     const fail = (msg: string, code = 'EINVAL') =>
       new VmError(code, `Failed to reprovision VM ${uuid}: ${msg}`);
     const lock = await lockVm(uuid, 'reprovision');
     let boot: boolean;
     try {
-      const vm = this.record(uuid);
-      const brand = getBrand(vm.brand);
+      const meta = this.pool.meta();
+      const vm = this.record(uuid, meta);
+      const driver = brandDriver(vm.brand);
       const image =
         input !== null && typeof input === 'object'
           ? (input as { image_uuid?: unknown }).image_uuid
@@ -275,16 +356,19 @@ export class VmCore {
       if (typeof image !== 'string') throw fail('payload is missing image_uuid');
       if (vm.indestructible_zoneroot === true)
         throw fail('indestructible_zoneroot is set, cannot reprovision', 'EPERM');
-      if (!brand || brand.hvm) throw fail(`reprovision is not supported for ${String(vm.brand)} VMs`);
+      if (!driver?.reprovisionable) throw fail(`reprovision is not supported for ${String(vm.brand)} VMs`);
+      const { info } = driver;
       const found = this.images?.lookup(image);
       if (!found || !this.images) throw fail(`image ${image} is not installed`, 'ENOENT');
-      if (!brand.imageTypes.includes(found.type))
+      if (!info.imageTypes.includes(found.type))
         throw fail(
-          `image ${image} is of type ${found.type}, ${brand.name} VMs need ${brand.imageTypes.join(' or ')}`,
+          `image ${image} is of type ${found.type}, ${info.name} VMs need ${info.imageTypes.join(' or ')}`,
         );
-      if ((await liveState(this.runtime, uuid)).state === 'running')
-        await this.haltLocked(vm, { force: true });
-      await this.runtime.delete(uuid, { force: true });
+      const runtime = this.runtimeOf(uuid, meta);
+      if ((await liveState(runtime, uuid)).state === 'running')
+        await this.haltLocked(vm, { force: true }, {}, op);
+      await runtime.delete(uuid, { force: true });
+      reportProgress(op, { phase: 'rebasing', subject: uuid });
       await this.pool.rebase(this.store.dataset(uuid), this.images.origin(image), ['config']);
       const after = this.store.read(uuid) ?? vm;
       this.store.write({ ...after, image_uuid: image, last_modified: new Date().toISOString() });
@@ -292,24 +376,88 @@ export class VmCore {
     } finally {
       lock.release();
     }
-    if (boot) await this.start(uuid);
+    if (boot) await this.start(uuid, 'start', op);
   }
 
-  /** Delete: the zone, then the dataset with everything in it. Done halfway, the next look finishes it. */
-  async delete(uuid: string): Promise<void> {
+  /**
+   * Delete: the zone, what the lifecycle hooks hold for the VM, then the dataset with everything in
+   * it. Done halfway, the next look finishes it.
+   */
+  async delete(uuid: string, op?: Operation): Promise<void> {
     const lock = await lockVm(uuid, 'delete');
     try {
-      const vm = this.record(uuid);
+      const meta = this.pool.meta();
+      const vm = this.record(uuid, meta);
       if (vm.indestructible_zoneroot === true)
         throw new VmError(
           'EPERM',
           `Failed to delete VM ${uuid}: indestructible_zoneroot is set, cannot delete`,
         );
-      await this.runtime.delete(uuid, { force: true });
+      const ctx = this.context(uuid, op, meta);
+      await ctx.runtime.delete(uuid, { force: true });
+      await this.hooks.release(vm, ctx);
       await this.store.setPhase(uuid, 'deleting');
+      reportProgress(op, { phase: 'destroying', subject: uuid });
       await this.pool.destroy(this.store.dataset(uuid), { recursive: true });
     } finally {
       lock.release();
     }
+  }
+
+  /** `vmadm update`: see update.ts. */
+  async update(uuid: string, input: unknown): Promise<{ warnings: string[] }> {
+    const { updateVm } = await import('./update.ts');
+    return updateVm(this, uuid, input);
+  }
+
+  async createSnapshot(uuid: string, name: string): Promise<void> {
+    return (await import('./snapshots.ts')).createSnapshot(this, uuid, name);
+  }
+
+  async deleteSnapshot(uuid: string, name: string): Promise<void> {
+    return (await import('./snapshots.ts')).deleteSnapshot(this, uuid, name);
+  }
+
+  async rollbackSnapshot(uuid: string, name: string): Promise<void> {
+    return (await import('./snapshots.ts')).rollbackSnapshot(this, uuid, name);
+  }
+
+  /** `vmadm send`: the VM as a stream (see transfer.ts). */
+  async send(uuid: string, out: Writable): Promise<void> {
+    return (await import('./transfer.ts')).sendVm(this, uuid, out);
+  }
+
+  /** `vmadm receive`: a VM from a stream; resolves to its UUID. */
+  async receive(input: Readable): Promise<string> {
+    return (await import('./transfer.ts')).receiveVm(this, input);
+  }
+
+  /** A watcher of this pool's VMs (`vmadm events`); call its start() to begin. */
+  async watch(opts: WatchOptions): Promise<VmWatcher> {
+    const { VmWatcher } = await import('./events.ts');
+    return new VmWatcher(this, opts);
+  }
+
+  /** `vmadm info`: what the VM's hypervisor says (its brand's driver answers). */
+  async info(uuid: string, types: readonly string[] = []): Promise<Record<string, unknown>> {
+    const meta = this.pool.meta();
+    const vm = this.record(uuid, meta);
+    return this.driver(vm).vmInfo(vm, this.context(uuid, undefined, meta), types);
+  }
+
+  /** The runtime container whose terminal is the running VM's console. */
+  async consoleTarget(uuid: string): Promise<string> {
+    const vm = this.record(uuid);
+    return this.driver(vm).consoleTarget(vm);
+  }
+
+  /** argv that runs `args` in the running VM's zone (zlogin): its runtime's exec. */
+  loginArgv(
+    uuid: string,
+    args: string[],
+    opts: { tty?: boolean; env?: string[] } = {},
+  ): { path: string; argv: string[] } {
+    const runtime = this.runtimeOf(uuid);
+    return { path: runtime.info.path, argv: runtime.execArgv(uuid, args, opts) };
   }
 }

@@ -3,7 +3,7 @@
  * failure (exit 0), as on SmartOS.
  * @module
  */
-import { ZonixError } from '../common/errors.ts';
+import { ZonixError } from '../common/index.ts';
 
 export class VmError extends ZonixError {
   constructor(

@@ -9,8 +9,8 @@
  */
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { ZonixError } from '../common/errors.ts';
-import { runPath } from '../platform/paths.ts';
+import { ZonixError } from '../common/index.ts';
+import { runPath } from '../platform/index.ts';
 import { zoneDir } from '../zones/index.ts';
 import type { VmCore } from './core.ts';
 import { VmError } from './errors.ts';

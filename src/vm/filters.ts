@@ -4,7 +4,7 @@
  * does; MACs are normalised (`1:2:3:4:5:6` equals `01:02:03:04:05:06`). All filters must match.
  * @module
  */
-import { UsageError } from '../common/errors.ts';
+import { UsageError } from '../common/index.ts';
 
 /** String(value) as VM.js compares it (objects as JSON). */
 const str = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));

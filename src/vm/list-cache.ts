@@ -22,8 +22,8 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
-import { runPath } from '../platform/paths.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
+import { runPath } from '../platform/index.ts';
 import { generationFile, type VmRecord } from './store.ts';
 
 /** The pool a cache is of: its name and where its storage is reached. */

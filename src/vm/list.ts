@@ -4,7 +4,7 @@
  * without header or padding; `-H` drops the header.
  * @module
  */
-import { ZonixError } from '../common/errors.ts';
+import { ZonixError } from '../common/index.ts';
 import { valuesAt } from './filters.ts';
 
 export interface ListField {

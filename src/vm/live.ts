@@ -3,7 +3,7 @@
  * pool says, completed with that state. Light on purpose: `vmadm list` loads it without the VM core.
  * @module
  */
-import type { ZoneStateReader } from '../zones/state.ts';
+import type { ZoneStateReader } from '../zones/index.ts';
 import type { StoredVm } from './list-cache.ts';
 import type { VmRecord } from './store.ts';
 

@@ -13,10 +13,10 @@
  * @module
  */
 import { descendantsOf } from '../storage/index.ts';
-import type { PoolMeta } from '../storage/meta.ts';
+import type { PoolMeta } from '../storage/index.ts';
 import type { VmCore } from './core.ts';
 import { VmError, vmNotFound } from './errors.ts';
-import { getBrand } from './schema/brands.ts';
+import { getBrand } from './brands/info.ts';
 import { lockVm, type VmRecord } from './store.ts';
 import { liveState } from './zone.ts';
 
@@ -129,7 +129,7 @@ export async function rollbackSnapshot(core: VmCore, uuid: string, name: string)
     let vm = readVm(core, uuid);
     checkSnapshotable(vm);
     if (!vmSnapshots(core, uuid).some((s) => s.name === name)) throw noSnapshot(uuid, name);
-    if ((await liveState(core.runtime, uuid)).state === 'running') {
+    if ((await liveState(core.runtimeOf(uuid), uuid)).state === 'running') {
       await core.haltLocked(vm, { force: true }, { autoboot: false });
       vm = core.store.read(uuid) ?? vm;
     }

@@ -16,11 +16,11 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
-import { acquireLock, processStartTime, type FileLock } from '../common/lock.ts';
-import { runPath } from '../platform/paths.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
+import { acquireLock, processStartTime, type FileLock } from '../common/index.ts';
+import { runPath } from '../platform/index.ts';
 import type { Pool } from '../storage/index.ts';
-import type { PoolMeta } from '../storage/meta.ts';
+import type { PoolMeta } from '../storage/index.ts';
 import { readManifest, readManifestIn, vmPhases, zonepathOf } from './view.ts';
 
 /** On the VM's dataset: `creating`, `ready` or `deleting`. */

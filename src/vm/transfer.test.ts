@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { STREAM_MAGIC } from '../storage/stream.ts';
+import { STREAM_MAGIC } from '../storage/index.ts';
 import { BUNDLE_MAGIC, BundleReader, editStreamHeader } from './transfer.ts';
 
 const u32 = (n: number) => {

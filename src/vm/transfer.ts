@@ -30,8 +30,8 @@
 import { crc32 } from 'node:zlib';
 import { Readable, Writable } from 'node:stream';
 import { descendantsOf, importedPoolNames, openPool, ZfsError } from '../storage/index.ts';
-import { sortedSnapshots } from '../storage/meta.ts';
-import { STREAM_MAGIC } from '../storage/stream.ts';
+import { sortedSnapshots } from '../storage/index.ts';
+import { STREAM_MAGIC } from '../storage/index.ts';
 import type { VmCore } from './core.ts';
 import { VmError, vmNotFound } from './errors.ts';
 import { ZONEROOT_FIELDS } from './snapshots.ts';

@@ -10,9 +10,16 @@
  */
 import { existsSync } from 'node:fs';
 import { isIPv4 } from './schema/ip.ts';
-import { Reverter } from '../common/reverter.ts';
-import { run } from '../platform/exec.ts';
-import { hardLimit, runtimeRoot, type OciRuntime } from '../zones/index.ts';
+import { Reverter } from '../common/index.ts';
+import { run } from '../platform/index.ts';
+import {
+  cgroupLimits,
+  hardLimit,
+  runtimeRoot,
+  type CgroupField,
+  type CgroupLimits,
+  type ZoneRuntime,
+} from '../zones/index.ts';
 import type { VmCore } from './core.ts';
 import { vmNotFound } from './errors.ts';
 import { payloadError } from './schema/errors.ts';
@@ -22,10 +29,9 @@ import { PROPERTIES } from './schema/properties.ts';
 import type { Payload, PropertySpec } from './schema/types.ts';
 import { isPlainObject, objectsOf } from './schema/values.ts';
 import { lockVm, type VmRecord } from './store.ts';
-import { liveState, writeZoneEtcFile } from './zone.ts';
+import { liveState, writeZoneEtcFile, zoneResourcesOf } from './zone.ts';
 
 const MiB = 1024 * 1024;
-const CPU_PERIOD = 100_000;
 
 /**
  * Integer properties SmartOS keeps as zone attributes, which an update to 0 removes (proptable's
@@ -220,38 +226,26 @@ export function applyUpdate(
   return { vm: out, live };
 }
 
-export type ZoneResourceUpdate = Parameters<OciRuntime['update']>[1];
+export type ZoneResourceUpdate = CgroupLimits;
 
 const positive = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
 
+/** Which cgroup settings a changed property touches. */
+const CGROUP_FIELD_OF: Record<string, CgroupField> = {
+  max_physical_memory: 'memory',
+  max_swap: 'memory',
+  cpu_cap: 'cpuCap',
+  cpu_shares: 'cpuShares',
+  max_lwps: 'pids',
+};
+
 /**
- * The cgroup limits of `vm` for the changed properties `keys`, as the runtime's update takes them and
- * as the zone's spec sets them at start: memory and swap (MiB → bytes, swap at least memory) go
- * together; a CPU cap is a CFS quota over a 100 ms period (none: -1); shares at least 2 (none: the
- * kernel's 1024); max_lwps is pids.max. Unset or 0 limits are unlimited (-1), as at start.
+ * The cgroup limits of `vm` for the changed properties `keys`, as the runtime's update takes them:
+ * the same rules as the zone's spec at start (zones/resources.ts).
  */
 export function zoneResources(vm: Readonly<Payload>, keys: readonly string[]): ZoneResourceUpdate {
-  const out: ZoneResourceUpdate = {};
-  if (keys.includes('max_physical_memory') || keys.includes('max_swap')) {
-    const phys = positive(vm.max_physical_memory);
-    const swap = positive(vm.max_swap);
-    out.memory =
-      phys === undefined
-        ? { limit: -1, swap: -1 }
-        : { limit: phys * MiB, swap: swap === undefined ? -1 : Math.max(swap, phys) * MiB };
-  }
-  if (keys.includes('cpu_cap') || keys.includes('cpu_shares')) {
-    out.cpu = {};
-    if (keys.includes('cpu_cap')) {
-      const cap = positive(vm.cpu_cap);
-      out.cpu.quota = cap === undefined ? -1 : Math.round((cap / 100) * CPU_PERIOD);
-      out.cpu.period = CPU_PERIOD;
-    }
-    if (keys.includes('cpu_shares'))
-      out.cpu.shares = typeof vm.cpu_shares === 'number' ? Math.max(2, vm.cpu_shares) : 1024;
-  }
-  if (keys.includes('max_lwps')) out.pids = { limit: positive(vm.max_lwps) ?? -1 };
-  return out;
+  const fields = [...new Set(keys.map((k) => CGROUP_FIELD_OF[k]).filter((f) => f !== undefined))];
+  return fields.length ? cgroupLimits(zoneResourcesOf(vm), fields) : {};
 }
 
 /**
@@ -259,7 +253,7 @@ export function zoneResources(vm: Readonly<Payload>, keys: readonly string[]): Z
  * has now, so that what they start inherits it. Capped at our own hard limit, as at start; a process
  * that ended meanwhile is skipped.
  */
-async function applyMemlock(runtime: OciRuntime, uuid: string, mib: unknown): Promise<void> {
+async function applyMemlock(runtime: ZoneRuntime, uuid: string, mib: unknown): Promise<void> {
   const hard = hardLimit('Max locked memory');
   const wanted = positive(mib);
   const bytes = wanted === undefined ? hard : Math.min(wanted * MiB, hard ?? Number.MAX_SAFE_INTEGER);
@@ -298,7 +292,7 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
   try {
     const record = core.store.readReady(uuid);
     if (!record) throw vmNotFound(uuid);
-    const now = await liveState(core.runtime, uuid);
+    const now = await liveState(core.runtimeOf(uuid), uuid);
     const current: VmRecord = { ...record, state: now.state, zone_state: now.zone_state };
     const { payload, warnings } = prepareUpdate(input, current);
     checkFilesystemSources(payload);
@@ -322,11 +316,11 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
         const keys = Object.keys(live.changed);
         const resources = zoneResources(next, keys);
         if (Object.keys(resources).length > 0) {
-          await core.runtime.update(uuid, resources);
-          undo.add(() => core.runtime.update(uuid, zoneResources(record, keys)));
+          await core.runtimeOf(uuid).update(uuid, resources);
+          undo.add(() => core.runtimeOf(uuid).update(uuid, zoneResources(record, keys)));
         }
         if (Object.hasOwn(live.changed, 'max_locked_memory'))
-          await applyMemlock(core.runtime, uuid, next.max_locked_memory);
+          await applyMemlock(core.runtimeOf(uuid), uuid, next.max_locked_memory);
         if (live.resolvers !== undefined) {
           // As SmartOS's in-zone mdata refresh: a failure here is fixed by the next start.
           try {

@@ -11,12 +11,12 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { isErrno } from '../common/errors.ts';
-import { lockIsStale } from '../common/lock.ts';
-import { poolLockPath, readMeta, type PoolMeta } from '../storage/meta.ts';
-import { noDataset } from '../storage/errors.ts';
-import { mountpointOf } from '../storage/tree.ts';
-import type { ZoneStateReader } from '../zones/state.ts';
+import { isErrno } from '../common/index.ts';
+import { lockIsStale } from '../common/index.ts';
+import { poolLockPath, readMeta, type PoolMeta } from '../storage/index.ts';
+import { noDataset } from '../storage/index.ts';
+import { mountpointOf } from '../storage/index.ts';
+import type { ZoneStateReader } from '../zones/index.ts';
 import { vmNotFound } from './errors.ts';
 import {
   cacheKey,

@@ -9,9 +9,15 @@ import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../platform/exec.ts';
-import { cgroupParent, nativeDir } from '../platform/paths.ts';
-import { buildOciSpec, OciRuntime, type ZoneMount, type ZoneSpec } from '../zones/index.ts';
+import { run } from '../platform/index.ts';
+import { cgroupParent, nativeDir } from '../platform/index.ts';
+import {
+  buildOciSpec,
+  type ZoneRuntime,
+  type ZoneMount,
+  type ZoneResources,
+  type ZoneSpec,
+} from '../zones/index.ts';
 import { liveStateSync, type LiveState } from './live.ts';
 import type { VmRecord } from './store.ts';
 
@@ -33,12 +39,6 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
       target: f.target as string,
       readonly: Array.isArray(f.options) && (f.options as unknown[]).includes('ro'),
     }));
-  const cpuCap = num(vm.cpu_cap);
-  const memoryBytes = mib(vm.max_physical_memory);
-  const swapBytes = mib(vm.max_swap);
-  const cpuShares = num(vm.cpu_shares);
-  const pids = num(vm.max_lwps);
-  const lockedBytes = mib(vm.max_locked_memory);
   const native = nativeDir();
   return {
     id: vm.uuid,
@@ -47,17 +47,28 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
     cgroupsPath: `/${cgroupParent()}/${vm.uuid}`,
     // init's stdio is a terminal kept by the monitor: the zone console (vmadm console, zlogin -C).
     terminal: true,
-    resources: {
-      ...(memoryBytes !== undefined ? { memoryBytes } : {}),
-      ...(swapBytes !== undefined ? { swapBytes } : {}),
-      ...(cpuCap ? { cpuCap } : {}),
-      ...(cpuShares !== undefined ? { cpuShares } : {}),
-      ...(pids !== undefined ? { pids } : {}),
-      ...(lockedBytes !== undefined ? { lockedBytes } : {}),
-    },
+    resources: zoneResourcesOf(vm),
     native: existsSync(native) ? [{ source: native, target: '/native', readonly: true }] : [],
     tmpfsBytes: mib(vm.tmpfs) ?? 0,
     mounts,
+  };
+}
+
+/** A VM's resource properties (MiB, percent, counts) as its zone's limits (bytes). */
+export function zoneResourcesOf(vm: Readonly<Record<string, unknown>>): ZoneResources {
+  const memoryBytes = mib(vm.max_physical_memory);
+  const swapBytes = mib(vm.max_swap);
+  const cpuCap = num(vm.cpu_cap);
+  const cpuShares = num(vm.cpu_shares);
+  const pids = num(vm.max_lwps);
+  const lockedBytes = mib(vm.max_locked_memory);
+  return {
+    ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+    ...(swapBytes !== undefined ? { swapBytes } : {}),
+    ...(cpuCap !== undefined ? { cpuCap } : {}),
+    ...(cpuShares !== undefined ? { cpuShares } : {}),
+    ...(pids !== undefined ? { pids } : {}),
+    ...(lockedBytes !== undefined ? { lockedBytes } : {}),
   };
 }
 
@@ -121,17 +132,30 @@ export type { LiveState } from './live.ts';
 export { liveStateSync } from './live.ts';
 
 /** What the runtime says about the VM's zone now. */
-export async function liveState(runtime: OciRuntime, uuid: string, zones?: Set<string>): Promise<LiveState> {
+export async function liveState(runtime: ZoneRuntime, uuid: string, zones?: Set<string>): Promise<LiveState> {
   return Promise.resolve(liveStateSync(runtime, uuid, zones));
 }
 
-export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: string): Promise<number> {
+/**
+ * Boot the VM's zone: its host-kept files, `prepare` (what must exist before the zone is made), the
+ * container from the VM's zone spec, started; then `attach` (what needs its namespaces). Resolves to
+ * init's PID.
+ */
+export async function startZone(
+  runtime: ZoneRuntime,
+  vm: VmRecord,
+  zonepath: string,
+  steps: { spec?: ZoneSpec; prepare?: () => Promise<void>; attach?: (pid: number) => Promise<void> } = {},
+): Promise<number> {
   // A stopped zone's leftovers (its exited container) go before it starts again.
   if (runtime.stateSync(vm.uuid)) await runtime.delete(vm.uuid, { force: true });
   await writeZoneFiles(vm, zonepath);
-  await runtime.create(vm.uuid, buildOciSpec(zoneSpecFor(vm, zonepath)));
+  await steps.prepare?.();
+  await runtime.create(vm.uuid, buildOciSpec(steps.spec ?? zoneSpecFor(vm, zonepath)));
   await runtime.start(vm.uuid);
-  return runtime.stateSync(vm.uuid)?.pid ?? 0;
+  const pid = runtime.stateSync(vm.uuid)?.pid ?? 0;
+  await steps.attach?.(pid);
+  return pid;
 }
 
 /**
@@ -139,7 +163,7 @@ export async function startZone(runtime: OciRuntime, vm: VmRecord, zonepath: str
  * kill everything. `force` kills at once.
  */
 export async function stopZone(
-  runtime: OciRuntime,
+  runtime: ZoneRuntime,
   uuid: string,
   opts: { force?: boolean; timeoutMs?: number; haltSignal?: string; haltCommand?: readonly string[] } = {},
 ): Promise<void> {
@@ -169,7 +193,7 @@ export async function stopZone(
  * has not, or it could not be started.
  */
 export async function runHalt(
-  runtime: OciRuntime,
+  runtime: ZoneRuntime,
   uuid: string,
   command: readonly string[] | undefined,
 ): Promise<boolean> {

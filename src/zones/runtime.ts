@@ -8,33 +8,74 @@ import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs'
 import { mkdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErrno, ZonixError } from '../common/errors.ts';
-import { findTool, run, HostCommandError } from '../platform/exec.ts';
+import { isErrno, ZonixError } from '../common/index.ts';
+import { findTool, run, HostCommandError } from '../platform/index.ts';
 import type { OciSpec } from './spec.ts';
-import { procStat } from '../common/proc.ts';
+import { procStat } from '../common/index.ts';
+import type { CgroupLimits } from './resources.ts';
 import {
   DEFAULT_RUNTIME,
   runtimeRoot,
   zoneDir,
   ZoneStates,
+  type RuntimeName,
   type ZoneState,
   type ZoneStateReader,
 } from './state.ts';
 
-export { cleanHalt, DEFAULT_RUNTIME, runtimeRoot, zoneDir, ZoneStates } from './state.ts';
-export type { ZoneState, ZoneStateReader, ZoneStatus } from './state.ts';
+export {
+  cleanHalt,
+  DEFAULT_RUNTIME,
+  isRuntimeName,
+  RUNTIMES,
+  runtimeRoot,
+  zoneDir,
+  ZoneStates,
+} from './state.ts';
+export type { RuntimeName, ZoneState, ZoneStateReader, ZoneStatus } from './state.ts';
 
 export interface RuntimeInfo {
-  name: string;
+  name: RuntimeName;
   /** Path of the runtime binary conmon drives. */
   path: string;
 }
 
-export class OciRuntime implements ZoneStateReader {
+/**
+ * What the VM core needs of an OCI runtime: make, start, update, signal and remove a zone's
+ * container, read its state, and run commands in it. runc and crun take the same command line and
+ * differ in their state files, which OciRuntime reads for each; a runtime with another way of
+ * working (a VM monitor, a remote node's agent) implements this instead.
+ */
+export interface ZoneRuntime extends ZoneStateReader {
+  readonly info: RuntimeInfo;
+  /** Make the zone's container from its spec; resolves once it exists (status created). */
+  create(id: string, spec: OciSpec): Promise<void>;
+  /** Let the created zone's init run. */
+  start(id: string): Promise<void>;
+  /** Change a running zone's cgroup limits in place. */
+  update(id: string, resources: CgroupLimits): Promise<void>;
+  kill(id: string, signal?: string, all?: boolean): Promise<void>;
+  /** Remove the container (forced: killed first) and its runtime files. */
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  state(id: string): Promise<ZoneState | undefined>;
+  /** Signal the zone's init directly; false when it does not run. */
+  signalInit(id: string, signal: NodeJS.Signals): boolean;
+  exitStatus(id: string): Promise<number | undefined>;
+  exitRecord(id: string): Promise<{ status: number; time: Date } | undefined>;
+  /** argv that runs a command in the zone (zlogin). */
+  execArgv(
+    id: string,
+    args: string[],
+    opts?: { tty?: boolean; env?: string[]; cwd?: string; detach?: boolean },
+  ): string[];
+}
+
+/** An OCI runtime with runc's command line (runc or crun), each zone watched by conmon. */
+export class OciRuntime implements ZoneRuntime {
   readonly info: RuntimeInfo;
   private readonly states: ZoneStates;
 
-  constructor(name = DEFAULT_RUNTIME) {
+  constructor(name: RuntimeName = DEFAULT_RUNTIME) {
     const path = findTool(name);
     if (!path) throw new ZonixError('ENOTOOL', `OCI runtime ${name} is not installed`);
     this.info = { name, path };
@@ -139,14 +180,7 @@ export class OciRuntime implements ZoneStateReader {
    * Change a running zone's cgroup limits in place (`runc update -r -`, the OCI `linux.resources`
    * subset as JSON on stdin). Bytes for memory; -1 means unlimited; what is left out keeps its value.
    */
-  async update(
-    id: string,
-    resources: {
-      memory?: { limit: number; swap: number };
-      cpu?: { shares?: number; quota?: number; period?: number };
-      pids?: { limit: number };
-    },
-  ): Promise<void> {
+  async update(id: string, resources: CgroupLimits): Promise<void> {
     await run(this.info.path, this.args('update', '-r', '-', id), {
       input: JSON.stringify(resources),
       timeoutMs: 30_000,
@@ -180,7 +214,8 @@ export class OciRuntime implements ZoneStateReader {
 
   /** True when the zone was stopped and is now removed; false when runc should do it. */
   private async deleteStopped(id: string): Promise<boolean> {
-    if (this.stateSync(id)?.status !== 'stopped') return false;
+    // runc's state file lists the zone's cgroups; crun's other layout goes through crun itself.
+    if (this.info.name !== 'runc' || this.stateSync(id)?.status !== 'stopped') return false;
     const dir = join(runtimeRoot(this.info.name), id);
     let paths: string[];
     try {

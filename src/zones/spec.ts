@@ -6,20 +6,9 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { cgroupLimits, type ZoneResources } from './resources.ts';
 
-export interface ZoneResources {
-  /** max_physical_memory, bytes. */
-  memoryBytes?: number;
-  /** max_swap: memory plus swap, bytes. */
-  swapBytes?: number;
-  /** cpu_cap: percent of one CPU (100 = one CPU). */
-  cpuCap?: number;
-  cpuShares?: number;
-  /** max_lwps. */
-  pids?: number;
-  /** max_locked_memory, bytes (RLIMIT_MEMLOCK). */
-  lockedBytes?: number;
-}
+export type { ZoneResources } from './resources.ts';
 
 export interface ZoneMount {
   source: string;
@@ -191,20 +180,7 @@ export function buildOciSpec(
   const resources: Record<string, unknown> = {
     devices: [{ allow: false, access: 'rwm' }],
   };
-  if (r.memoryBytes !== undefined) {
-    resources.memory = {
-      limit: r.memoryBytes,
-      ...(r.swapBytes !== undefined ? { swap: Math.max(r.swapBytes, r.memoryBytes) } : {}),
-    };
-  }
-  if (r.cpuCap !== undefined || r.cpuShares !== undefined) {
-    const period = 100_000;
-    resources.cpu = {
-      ...(r.cpuShares !== undefined ? { shares: Math.max(2, r.cpuShares) } : {}),
-      ...(r.cpuCap ? { quota: Math.round((r.cpuCap / 100) * period), period } : {}),
-    };
-  }
-  if (r.pids !== undefined) resources.pids = { limit: r.pids };
+  Object.assign(resources, cgroupLimits(r));
   return {
     ociVersion: '1.0.2',
     process: {

@@ -5,12 +5,41 @@
  * @module
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { isErrno } from '../common/errors.ts';
-import { procStat, readHeadSync } from '../common/proc.ts';
-import { runPath } from '../platform/paths.ts';
+import { isErrno } from '../common/index.ts';
+import { procStat, readHeadSync } from '../common/index.ts';
+import { runPath } from '../platform/index.ts';
 
-/** The OCI runtime zones run under unless told otherwise. */
-export const DEFAULT_RUNTIME = 'runc';
+/** The OCI runtimes Zonix drives (through conmon); each keeps its state files its own way. */
+export const RUNTIMES = ['runc', 'crun'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+/** The runtime of a VM that has none recorded (VMs made before runtimes were recorded ran runc). */
+export const DEFAULT_RUNTIME: RuntimeName = 'runc';
+
+export function isRuntimeName(v: unknown): v is RuntimeName {
+  return (RUNTIMES as readonly unknown[]).includes(v);
+}
+
+/** Where a runtime's state file is, and how its init's PID and start time are found in it. */
+interface StateLayout {
+  file: string;
+  /** The file's start, when the runtime writes the two numbers first (runc does). */
+  head?: RegExp;
+  pid: RegExp;
+  start: RegExp;
+}
+
+const LAYOUTS: Record<RuntimeName, StateLayout> = {
+  // `{"id":"…","init_process_pid":N,"init_process_start":N,…` then the whole config (~20 KiB).
+  runc: {
+    file: 'state.json',
+    head: /"init_process_pid":\s*(\d+),\s*"init_process_start":\s*"?(\d+)/,
+    pid: /"init_process_pid":\s*(\d+)/,
+    start: /"init_process_start":\s*"?(\d+)/,
+  },
+  // crun's `status`: `{"pid": N, "process-start-time": N, "cgroup-path": …}`, a few hundred bytes.
+  crun: { file: 'status', pid: /"pid":\s*(\d+)/, start: /"process-start-time":\s*"?(\d+)/ },
+};
 
 export type ZoneStatus = 'created' | 'running' | 'paused' | 'stopped';
 
@@ -36,16 +65,19 @@ export function runtimeRoot(name: string): string {
   return runPath(name);
 }
 
-/** The start of runc's state file: `{"id":"…","init_process_pid":N,"init_process_start":N,…`. */
-const HEAD = /"init_process_pid":\s*(\d+),\s*"init_process_start":\s*"?(\d+)/;
-
-/** Zone state, read from files, for the zones of runtime `name` (runc or crun). */
+/**
+ * Zone state, read from files, for the zones of runtime `names` (one, or several: a zone is looked
+ * for in each runtime's state folder in turn, so a host whose VMs run under both reads them all).
+ */
 export class ZoneStates implements ZoneStateReader {
-  private readonly root: string;
+  private readonly roots: { root: string; layout: StateLayout }[];
   private readonly zones = runPath('zones');
 
-  constructor(readonly name: string) {
-    this.root = runtimeRoot(name);
+  constructor(names: RuntimeName | readonly RuntimeName[] = RUNTIMES) {
+    this.roots = (typeof names === 'string' ? [names] : names).map((n) => ({
+      root: runtimeRoot(n),
+      layout: LAYOUTS[n],
+    }));
   }
 
   /**
@@ -54,25 +86,32 @@ export class ZoneStates implements ZoneStateReader {
    * there: created (not yet started); otherwise running.
    */
   stateSync(id: string): ZoneState | undefined {
-    const dir = `${this.root}/${id}`;
+    for (const { root, layout } of this.roots) {
+      const st = this.read(`${root}/${id}`, layout);
+      if (st) return st;
+    }
+    return undefined;
+  }
+
+  private read(dir: string, layout: StateLayout): ZoneState | undefined {
     let text: string;
     try {
-      text = readHeadSync(`${dir}/state.json`, 512);
+      text = readHeadSync(`${dir}/${layout.file}`, 512);
     } catch (err) {
       // No state file (or no directory): no zone.
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
       throw err;
     }
-    // The file holds the whole container config (~20 KiB); only two numbers are needed, and runc
-    // writes them first. A file that does not start so is read whole.
+    // Only two numbers are needed; runc writes them first, ahead of the whole container config. A
+    // file that does not start so is read whole.
     let pid: string | undefined;
     let start: string | undefined;
-    const m = HEAD.exec(text);
+    const m = layout.head?.exec(text);
     if (m) [, pid, start] = m;
     else {
-      text = readFileSync(`${dir}/state.json`, 'utf8');
-      pid = /"init_process_pid":\s*(\d+)/.exec(text)?.[1];
-      start = /"init_process_start":\s*"?(\d+)/.exec(text)?.[1];
+      if (text.length >= 512) text = readFileSync(`${dir}/${layout.file}`, 'utf8');
+      pid = layout.pid.exec(text)?.[1];
+      start = layout.start.exec(text)?.[1];
     }
     const proc = Number(pid) > 0 ? procStat(Number(pid)) : undefined;
     if (!proc || proc.start !== start || proc.state === 'Z' || proc.state === 'X')

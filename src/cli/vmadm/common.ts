@@ -4,9 +4,8 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { UsageError, ZonixError } from '../../common/errors.ts';
-import { systemPool } from '../../storage/system.ts';
-import { VmCore } from '../../vm/core.ts';
+import { UsageError, ZonixError } from '../../common/index.ts';
+import { defaultHost, type Host } from '../../host/index.ts';
 
 export { USAGE, uuidArg } from './usage.ts';
 import { USAGE } from './usage.ts';
@@ -14,16 +13,9 @@ import { USAGE } from './usage.ts';
 export { processIo, writeOut, type Io } from './io.ts';
 import type { Io } from './io.ts';
 
-/** The VM core of the named pool, or of the system pool. */
-export function core(poolName?: string): VmCore {
-  return new VmCore(systemPool(poolName));
-}
-
-/** The same, able to create VMs: it knows the pool's installed images (loaded only when needed). */
-export async function coreWithImages(poolName?: string): Promise<VmCore> {
-  const { ImageStore } = await import('../../images/store.ts');
-  const pool = systemPool(poolName);
-  return new VmCore(pool, undefined, new ImageStore(pool).catalogue());
+/** The host every vmadm command works through (one per process). */
+export function host(): Host {
+  return defaultHost();
 }
 
 /** The JSON payload from -f FILE, or stdin (refused when it is a terminal). */

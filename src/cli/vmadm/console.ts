@@ -4,31 +4,32 @@
  * at the start of a line (`-e c` picks another character, `-E` none). The zone keeps running.
  * @module
  */
-import { UsageError } from '../../common/errors.ts';
+import { UsageError } from '../../common/index.ts';
 import {
-  attachConsole,
   CTRL_RIGHT_BRACKET,
   hasTerminal,
   parseEscapeChar,
+  VmError,
   type ConsoleStreams,
   type EscapeSpec,
-} from '../../vm/console.ts';
-import { VmError } from '../../vm/errors.ts';
+  type VmRecord,
+} from '../../vm/index.ts';
 import { has, last, type Parsed } from '../getopt.ts';
-import { core, uuidArg, type Io } from './common.ts';
+import { host, uuidArg, type Io } from './common.ts';
 
 /** Attach, with zlogin's "Connected" and "closed" lines (unless quiet); exit 0 when the user leaves. */
 async function session(
-  uuid: string,
+  vm: VmRecord,
   opts: { io: Io; escape: EscapeSpec; quiet: boolean; zonename: string },
 ): Promise<number> {
   const { io, zonename } = opts;
+  const uuid = vm.uuid;
   if (!hasTerminal(uuid))
     io.stderr.write(
       `Warning: zone ${zonename} was started without a console terminal; what is typed is lost\n`,
     );
   const streams: ConsoleStreams = { input: io.stdin, output: io.stdout };
-  await attachConsole(uuid, {
+  await host().console(vm, {
     ...streams,
     escape: opts.escape,
     onConnected: () => {
@@ -41,13 +42,13 @@ async function session(
 
 export async function vmadmConsole(args: string[], io: Io): Promise<number> {
   const uuid = uuidArg(args, 'console');
-  const vm = await core().get(uuid);
+  const vm = await host().get(uuid);
   if (vm.state !== 'running')
     throw new VmError(
       'ENOTRUNNING',
       `cannot connect to console when state is "${String(vm.state)}" must be "running".`,
     );
-  return session(uuid, {
+  return session(vm, {
     io,
     escape: { mode: 'immediate', char: CTRL_RIGHT_BRACKET },
     quiet: false,
@@ -65,7 +66,7 @@ export async function zloginConsole(p: Parsed, usage: string, io: Io): Promise<n
   const e = last(p, 'e');
   const char = e === undefined ? 0x7e : parseEscapeChar(e);
   if (char === undefined) throw new UsageError(`zlogin: Bad escape character: ${e}`, usage);
-  const vm = await core()
+  const vm = await host()
     .get(uuid)
     .catch(() => {
       throw new VmError('ENOENT', `zlogin: ${uuid}: No such zone configured`);
@@ -75,7 +76,7 @@ export async function zloginConsole(p: Parsed, usage: string, io: Io): Promise<n
       'ENOTRUNNING',
       `zlogin: login allowed only to running zones (${uuid} is '${String(vm.zone_state)}').`,
     );
-  return session(uuid, {
+  return session(vm, {
     io,
     // -E: no escape character (-1 matches no byte); leave by ending the input or stopping the zone.
     escape: { mode: 'line', char: has(p, 'E') ? -1 : char },

@@ -6,10 +6,10 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { UsageError } from '../../common/errors.ts';
-import { formatEvent, formatReady, VmWatcher } from '../../vm/events.ts';
+import { UsageError } from '../../common/index.ts';
+import { formatEvent, formatReady } from '../../vm/index.ts';
 import { getopt, has } from '../getopt.ts';
-import { core, USAGE, uuidArg, type Io } from './common.ts';
+import { host, USAGE, uuidArg, type Io } from './common.ts';
 
 export async function events(args: string[], io: Io): Promise<number> {
   // Flags may come before or after the UUID, as SmartOS's option parser allows.
@@ -30,7 +30,7 @@ export async function events(args: string[], io: Io): Promise<number> {
     stop = resolve;
     fail = reject;
   });
-  const watcher = new VmWatcher(core(), {
+  const watcher = await host().watch({
     ...(uuid ? { uuid } : {}),
     onEvent: (ev) => {
       if (json) out(JSON.stringify(ev));

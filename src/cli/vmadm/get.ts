@@ -2,9 +2,9 @@
  * `vmadm get`: the VM as JSON, read from the pool's files without loading the VM core (see vm/view.ts).
  * @module
  */
-import { readRecord, systemPoolPick } from '../../storage/registry.ts';
-import { getVm } from '../../vm/view.ts';
-import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
+import { readRecord, systemPoolPick } from '../../storage/index.ts';
+import { getVm } from '../../vm/index.ts';
+import { ZoneStates } from '../../zones/index.ts';
 import { writeOut, type Io } from './io.ts';
 import { uuidArg } from './usage.ts';
 
@@ -13,8 +13,8 @@ export async function get(cmd: string, rest: string[], io: Io): Promise<number> 
   const pool = readRecord(systemPoolPick());
   // A pool named but not imported: the core says so as every command does.
   const vm = pool
-    ? getVm(pool, new ZoneStates(DEFAULT_RUNTIME), uuid)
-    : await (await import('./common.ts')).core().get(uuid);
+    ? getVm(pool, new ZoneStates(), uuid)
+    : await (await import('./common.ts')).host().get(uuid);
   writeOut(io, JSON.stringify(vm, null, 2) + '\n');
   return 0;
 }

@@ -2,11 +2,9 @@
  * The vmadm lifecycle commands: create, validate, start, stop, kill and delete.
  * @module
  */
-import { UsageError, ZonixError } from '../../common/errors.ts';
-import { isImported } from '../../storage/index.ts';
-import { VmError } from '../../vm/errors.ts';
+import { UsageError, ZonixError } from '../../common/index.ts';
 import { getopt, has, last } from '../getopt.ts';
-import { core, coreWithImages, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
+import { host, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
 
 /** Run `cmd` if it is a lifecycle command; undefined when it is not one of them. */
 export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<number | undefined> {
@@ -14,10 +12,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     case 'create': {
       const p = getopt(rest, 'f:', USAGE);
       const payload = readPayload(last(p, 'f'), io, 'create');
-      const zpool = (payload as { zpool?: unknown } | null)?.zpool;
-      const { uuid } = await (
-        await coreWithImages(typeof zpool === 'string' && isImported(zpool) ? zpool : undefined)
-      ).create(payload);
+      const { uuid } = await host().create(payload);
       say(io, `Successfully created VM ${uuid}`);
       return 0;
     }
@@ -30,7 +25,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const p = getopt(more, 'f:', USAGE);
       const payload = readPayload(last(p, 'f'), io, 'validate');
       const b = action === 'create' ? (payload as { brand?: unknown }).brand : brand;
-      const { formatValidateResult, validatePayload } = await import('../../vm/schema/validate.ts');
+      const { formatValidateResult, validatePayload } = await import('../../vm/index.ts');
       const result = validatePayload(payload, action, typeof b === 'string' ? b : undefined);
       const out = formatValidateResult(result, action, typeof b === 'string' ? b : undefined);
       io.stderr.write(out.message.endsWith('\n') ? out.message : `${out.message}\n`);
@@ -39,7 +34,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     case 'start':
     case 'boot': {
       const uuid = uuidArg(rest, cmd);
-      if (await idempotent(io, () => core().start(uuid))) say(io, `Successfully started VM ${uuid}`);
+      if (await idempotent(io, () => host().start(uuid))) say(io, `Successfully started VM ${uuid}`);
       return 0;
     }
     case 'stop':
@@ -58,7 +53,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
           'EINVAL',
           'Timeout option is only supported for bhyve, KVM and docker containers.',
         );
-      if (await idempotent(io, () => core().stop(uuid, { force: has(p, 'F') })))
+      if (await idempotent(io, () => host().stop(uuid, { force: has(p, 'F') })))
         say(io, `Successfully completed stop for VM ${uuid}`);
       return 0;
     }
@@ -70,7 +65,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
         USAGE,
       );
       const uuid = uuidArg(operands, cmd);
-      if (await idempotent(io, () => core().reboot(uuid, { force: has(p, 'F') })))
+      if (await idempotent(io, () => host().reboot(uuid, { force: has(p, 'F') })))
         say(io, `Successfully completed reboot for VM ${uuid}`);
       return 0;
     }
@@ -83,19 +78,15 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       );
       const uuid = uuidArg(operands, cmd);
       const payload = readPayload(last(p, 'f'), io, 'take payload');
-      await (await coreWithImages()).reprovision(uuid, payload);
+      await host().reprovision(uuid, payload);
       say(io, `Successfully reprovisioned VM ${uuid}`);
       return 0;
     }
     case 'info': {
       const uuid = uuidArg(rest, cmd);
-      const vm = await core().get(uuid);
-      // info talks to the hypervisor of HVM guests (QMP); zones have none.
-      throw new VmError(
-        'ENOTSUP',
-        `Unable to get VM info for VM ${uuid}: info is not supported for ${String(vm.brand)} VMs` +
-          (vm.brand === 'kvm' || vm.brand === 'bhyve' ? ' that are not running' : ''),
-      );
+      // The brand's driver answers: HVM guests' hypervisors through QMP; zones have none, and say so.
+      io.stdout.write(`${JSON.stringify(await host().info(uuid, rest.slice(1)), null, 2)}\n`);
+      return 0;
     }
     case 'kill': {
       let signal = 'SIGTERM';
@@ -126,14 +117,14 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       )
         throw new ZonixError('EINVAL', `Unknown signal "${signal}"`);
       const uuid = uuidArg(args, cmd);
-      await core().kill(uuid, name);
+      await host().kill(uuid, name);
       say(io, `Sent signal "${signal}" to init process for VM ${uuid}`);
       return 0;
     }
     case 'delete':
     case 'destroy': {
       const uuid = uuidArg(rest, cmd);
-      await core().delete(uuid);
+      await host().delete(uuid);
       say(io, `Successfully deleted VM ${uuid}`);
       return 0;
     }

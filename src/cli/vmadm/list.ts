@@ -2,22 +2,27 @@
  * `vmadm list` and `vmadm lookup`.
  * @module
  */
-import { ZonixError } from '../../common/errors.ts';
-import { parseFilter, matchesAll } from '../../vm/filters.ts';
+import { ZonixError } from '../../common/index.ts';
+import { readRecord, systemPoolPick } from '../../storage/index.ts';
 import {
   DEFAULT_ORDER,
   DEFAULT_SORT,
   fieldValue,
   formatColumns,
+  isFilterKey,
+  listColumns,
+  listFieldFor,
+  listGetter,
+  matchesAll,
+  parseFilter,
+  refreshListCache,
   resolveFields,
   sortOrder,
-  type ListField,
-} from '../../vm/list.ts';
-import { isFilterKey, listFieldFor, listGetter } from '../../vm/schema/list.ts';
-import { readRecord, systemPoolPick } from '../../storage/registry.ts';
-import { listColumns, refreshListCache, type VmColumns } from '../../vm/view.ts';
-import type { VmRecord } from '../../vm/store.ts';
-import { DEFAULT_RUNTIME, ZoneStates } from '../../zones/state.ts';
+  type ListFieldColumn as ListField,
+  type VmColumns,
+  type VmRecord,
+} from '../../vm/index.ts';
+import { ZoneStates } from '../../zones/index.ts';
 import { getopt, has, last } from '../getopt.ts';
 import { noOptimizer } from '../optimizer.ts';
 import { writeOut, type Io } from './io.ts';
@@ -53,14 +58,14 @@ const manyVms = (count: number) => {
 async function vmTable(needed: string[]): Promise<VmTable> {
   if (!needed.some((n) => n.includes('.'))) {
     const rec = readRecord(systemPoolPick());
-    const states = new ZoneStates(DEFAULT_RUNTIME);
+    const states = new ZoneStates();
     const got =
       rec &&
       (listColumns(rec, states, needed, manyVms) ??
         (refreshListCache(rec) ? listColumns(rec, states, needed, manyVms) : undefined));
     if (got) return got;
   }
-  const vms = await (await import('./common.ts')).core().list();
+  const vms = await (await import('./common.ts')).host().list();
   return {
     count: vms.length,
     columns: new Map(needed.map((n) => [n, vms.map((vm) => fieldValue(vm, n))])),
@@ -123,7 +128,7 @@ export async function lookup(args: string[], io: Io): Promise<number> {
   const filters = p.rest.map((a) => parseFilter(a, isFilterKey, 'lookup'));
   const fields = last(p, 'o')?.split(',');
   if (fields && !has(p, 'j')) throw new ZonixError('EINVAL', 'Cannot specify -o without -j');
-  const vms = (await (await import('./common.ts')).core().list()).filter((vm) => matchesAll(vm, filters));
+  const vms = (await (await import('./common.ts')).host().list()).filter((vm) => matchesAll(vm, filters));
   if (has(p, '1') && vms.length !== 1)
     throw new ZonixError('EINVAL', `Requested unique lookup but found ${vms.length} results.`);
   if (has(p, 'j')) {

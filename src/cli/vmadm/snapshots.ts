@@ -2,9 +2,8 @@
  * `vmadm create-snapshot`, `rollback-snapshot` and `delete-snapshot`.
  * @module
  */
-import { UsageError } from '../../common/errors.ts';
-import { createSnapshot, deleteSnapshot, rollbackSnapshot } from '../../vm/snapshots.ts';
-import { core, say, USAGE, uuidArg, type Io } from './common.ts';
+import { UsageError } from '../../common/index.ts';
+import { host, say, USAGE, uuidArg, type Io } from './common.ts';
 
 /** `<uuid> <snapname>`, checked in SmartOS's order: the UUID first, then the count. */
 function operands(rest: string[], cmd: string): [string, string] {
@@ -18,19 +17,19 @@ export async function snapshots(cmd: string, rest: string[], io: Io): Promise<nu
   switch (cmd) {
     case 'create-snapshot': {
       const [uuid, name] = operands(rest, cmd);
-      await createSnapshot(core(), uuid, name);
+      await host().createSnapshot(uuid, name);
       say(io, `Created snapshot ${name} for VM ${uuid}`);
       return 0;
     }
     case 'rollback-snapshot': {
       const [uuid, name] = operands(rest, cmd);
-      await rollbackSnapshot(core(), uuid, name);
+      await host().rollbackSnapshot(uuid, name);
       say(io, `Rolled back snapshot ${name} for VM ${uuid}`);
       return 0;
     }
     case 'delete-snapshot': {
       const [uuid, name] = operands(rest, cmd);
-      await deleteSnapshot(core(), uuid, name);
+      await host().deleteSnapshot(uuid, name);
       say(io, `Deleted snapshot ${name} for VM ${uuid}`);
       return 0;
     }

@@ -5,11 +5,10 @@
  */
 import { createReadStream, existsSync, fstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { UsageError, ZonixError } from '../../common/errors.ts';
-import { VmError } from '../../vm/errors.ts';
-import { receiveVm, sendVm } from '../../vm/transfer.ts';
+import { UsageError, ZonixError } from '../../common/index.ts';
+import { VmError } from '../../vm/index.ts';
 import { getopt, last } from '../getopt.ts';
-import { core, say, USAGE, uuidArg, type Io } from './common.ts';
+import { host, say, USAGE, uuidArg, type Io } from './common.ts';
 
 const isTty = (s: unknown) => Boolean((s as { isTTY?: boolean }).isTTY);
 
@@ -19,7 +18,7 @@ export async function transfer(cmd: string, rest: string[], io: Io): Promise<num
     case 'send': {
       const uuid = uuidArg(rest, cmd);
       if (isTty(io.stdout)) throw new VmError('EINVAL', 'Cannot send VM to a TTY.', { httpStatus: 400 });
-      await sendVm(core(), uuid, io.stdout);
+      await host().send(uuid, io.stdout);
       say(io, `Successfully sent VM ${uuid}`);
       return 0;
     }
@@ -40,7 +39,7 @@ export async function transfer(cmd: string, rest: string[], io: Io): Promise<num
             : io.stdin;
       }
       try {
-        const uuid = await receiveVm(core(), input);
+        const uuid = await host().receive(input);
         say(io, `Successfully received VM ${uuid}`);
       } finally {
         opened?.destroy();

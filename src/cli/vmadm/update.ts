@@ -5,10 +5,9 @@
  * `-f` is not read, as in SmartOS.
  * @module
  */
-import { UsageError } from '../../common/errors.ts';
-import { updateVm } from '../../vm/update.ts';
+import { UsageError } from '../../common/index.ts';
 import { getopt, last } from '../getopt.ts';
-import { core, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
+import { host, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
 
 /** `key=value` operands as an object (the first `=` splits; later ones belong to the value). */
 export function parsePairs(args: readonly string[]): Record<string, string> {
@@ -40,7 +39,7 @@ export async function update(rest: string[], io: Io): Promise<number> {
   const uuid = uuidArg(operands, 'update');
   const pairs = parsePairs(operands.slice(1));
   const payload = Object.keys(pairs).length > 0 ? pairs : readPayload(last(p, 'f'), io, 'update');
-  await updateVm(core(), uuid, payload);
+  await host().update(uuid, payload);
   say(io, `Successfully updated VM ${uuid}`);
   return 0;
 }

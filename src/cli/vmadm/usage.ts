@@ -2,7 +2,7 @@
  * vmadm's usage text and operand checks (their own module: printing the usage loads nothing else).
  * @module
  */
-import { UsageError } from '../../common/errors.ts';
+import { UsageError } from '../../common/index.ts';
 
 export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific arguments]
 

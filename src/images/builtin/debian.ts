@@ -6,7 +6,7 @@
  */
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findTool, run } from '../../platform/exec.ts';
+import { findTool, run } from '../../platform/index.ts';
 import type { ImageManifest } from '../manifest.ts';
 import { stableUuid } from './minimal.ts';
 

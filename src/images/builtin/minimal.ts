@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { isErrno } from '../../common/errors.ts';
-import { run } from '../../platform/exec.ts';
+import { isErrno } from '../../common/index.ts';
+import { run } from '../../platform/index.ts';
 import type { ImageManifest } from '../manifest.ts';
 
 /** Bump when the layout or scripts change: it is part of the version and the UUID. */

@@ -4,7 +4,7 @@
  * source. `RestError` is what the server answers with, as `{code, message}` JSON.
  * @module
  */
-import { ZonixError } from '../../common/errors.ts';
+import { ZonixError } from '../../common/index.ts';
 
 export type ImgapiErrorCode = 'SourcePing' | 'ImageNotFound' | 'DownloadError' | 'SourceError';
 

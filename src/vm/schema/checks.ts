@@ -4,7 +4,7 @@
  * with SmartOS's wording.
  * @module
  */
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 import { payloadError } from './errors.ts';
 import { isAutoConfig, isCIDRv4, isIPv4 } from './ip.ts';
 import type { Nic } from './nics.ts';

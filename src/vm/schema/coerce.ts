@@ -3,7 +3,7 @@
  * numbers, `"true"`/`"false"` to booleans, comma strings to lists, and back to the stored forms.
  * @module
  */
-import { BRANDS, getBrand, type BrandInfo } from './brands.ts';
+import { BRANDS, getBrand, type BrandInfo } from '../brands/info.ts';
 import { payloadError } from './errors.ts';
 import { PAYLOAD_KEYS, getPayloadKey } from './payload-keys.ts';
 import { PROPERTIES } from './properties.ts';

@@ -3,7 +3,7 @@
  * (as SmartOS's `applyZoneDefaults` does), computed read-only ones after it.
  * @module
  */
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 import { requireBrand, toStoredForm } from './coerce.ts';
 import { fixPayloadMemory } from './memory.ts';
 import { PROPERTIES, isReadOnly } from './properties.ts';

@@ -30,7 +30,7 @@ export {
   getBrand,
   isBrandName,
   type BrandInfo,
-} from './brands.ts';
+} from '../brands/info.ts';
 export { PROPERTIES, getProperty, isReadOnly } from './properties.ts';
 export {
   DISK_PROPERTIES,

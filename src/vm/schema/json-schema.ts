@@ -4,7 +4,7 @@
  * `vmadm` also accepts `"true"` and comma strings.
  * @module
  */
-import { BRAND_NAMES } from './brands.ts';
+import { BRAND_NAMES } from '../brands/info.ts';
 import { PAYLOAD_KEYS } from './payload-keys.ts';
 import { PROPERTIES } from './properties.ts';
 import type { BrandName, DefaultSpec, JsonValue, SubTable, ValueSpec } from './types.ts';

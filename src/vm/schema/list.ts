@@ -4,7 +4,7 @@
  * fake fields `type` and `ram`.
  * @module
  */
-import { getBrand } from './brands.ts';
+import { getBrand } from '../brands/info.ts';
 import { PROPERTIES, getProperty } from './properties.ts';
 import type { ListColumn, Payload } from './types.ts';
 import { isPlainObject } from './values.ts';

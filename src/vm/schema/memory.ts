@@ -3,7 +3,7 @@
  * errors of §3.2. The brand's overheads come from its record, never from its name.
  * @module
  */
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 import { requireBrand } from './coerce.ts';
 import { payloadError } from './errors.ts';
 import type { Payload } from './types.ts';

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomInt } from 'node:crypto';
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 import { payloadError } from './errors.ts';
 import {
   addressOf,

@@ -6,7 +6,7 @@
  * sources, image lookups beyond `ctx.imageLookup`) is left to the vmadm core.
  * @module
  */
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 import { checkDisks, checkProperties, checkRoutes, checkStructure } from './checks.ts';
 import { coerceBooleansAndEntries, coerceIntegersAndLists, requireBrand } from './coerce.ts';
 import { applyComputedDefaults, applySettableDefaults, createBrandOf } from './defaults.ts';

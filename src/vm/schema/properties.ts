@@ -8,7 +8,7 @@
  * (LIST_FIELDS), as summarised in shared/reference/smartos.md §1.3 and §2.
  * @module
  */
-import { ALL, BRAND_NAMES, HVM, OS, brandsWhere } from './brands.ts';
+import { ALL, BRAND_NAMES, HVM, OS, brandsWhere } from '../brands/info.ts';
 import { col, derived, except, p, perBrand, ro, value } from './define.ts';
 import {
   DISK_PROPERTIES,

@@ -4,7 +4,7 @@
  * `update` = brands that may give it in `update_nics`; `updateMode` = what an update does with it.
  * @module
  */
-import { ALL, HVM, OS } from './brands.ts';
+import { ALL, HVM, OS } from '../brands/info.ts';
 import { except, sp } from './define.ts';
 import type { SubTable } from './types.ts';
 import { COMPRESSION_TYPES, isBhyveSectorSize, isClientId, isMacAddress } from './values.ts';

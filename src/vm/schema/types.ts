@@ -2,7 +2,7 @@
  * The shapes of the property table: what one entry says about a VM property, and the names it uses.
  * @module
  */
-import type { BrandInfo } from './brands.ts';
+import type { BrandInfo } from '../brands/info.ts';
 
 export type BrandName = 'joyent' | 'joyent-minimal' | 'builder' | 'lx' | 'kvm' | 'bhyve';
 

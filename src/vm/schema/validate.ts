@@ -4,7 +4,7 @@
  * property table; nothing depends on host state except what the caller passes in `ctx`.
  * @module
  */
-import { getBrand, type BrandInfo } from './brands.ts';
+import { getBrand, type BrandInfo } from '../brands/info.ts';
 import { getPayloadKey, isSubAllowed } from './payload-keys.ts';
 import { PROPERTIES } from './properties.ts';
 import type { Action, BrandName, Payload, ValueSpec } from './types.ts';

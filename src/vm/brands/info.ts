@@ -3,7 +3,7 @@
  * `brand.memoryOverhead`, ...) and never compares brand names.
  * @module
  */
-import type { BrandName } from './types.ts';
+import type { BrandName } from '../schema/types.ts';
 
 export interface BrandInfo {
   readonly name: BrandName;
@@ -43,6 +43,20 @@ export interface BrandInfo {
   readonly rebootCommand?: readonly string[];
   /** `vmadm create-snapshot` works (SmartOS refuses kvm VMs: their disks are zvols it does not snapshot). */
   readonly snapshots: boolean;
+  /** What `imgadm create` makes of a VM of this brand. */
+  readonly image: ImageRules;
+}
+
+/** The image rules of a brand, as SmartOS's imgadm applies them. */
+export interface ImageRules {
+  /** Images can be made from its VMs (SmartOS does not yet for kvm and bhyve). */
+  readonly creatable: boolean;
+  /** The image is marked as needing this brand (`requirements.brand`). */
+  readonly requiresBrand: boolean;
+  /** The image needs the platform the VM was made on (`requirements.min_platform`). */
+  readonly requiresPlatform: boolean;
+  /** The VM's bootrom goes into the image's requirements (`requirements.bootrom`). */
+  readonly recordsBootrom: boolean;
 }
 
 const OS_LIMIT_PRIV = ['default'];
@@ -72,12 +86,13 @@ const osBrand = (name: BrandName): BrandInfo => ({
   limitPriv: OS_LIMIT_PRIV,
   haltSignal: 'USR2',
   snapshots: true,
+  image: { creatable: true, requiresBrand: false, requiresPlatform: true, recordsBootrom: false },
 });
 
 export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
   joyent: osBrand('joyent'),
   'joyent-minimal': osBrand('joyent-minimal'),
-  builder: osBrand('builder'),
+  builder: { ...osBrand('builder'), image: { ...osBrand('builder').image, requiresPlatform: false } },
   lx: {
     ...osBrand('lx'),
     listType: 'LX',
@@ -87,6 +102,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     haltSignal: 'TERM',
     haltCommand: ['/sbin/shutdown', '-h', 'now'],
     rebootCommand: ['/sbin/shutdown', '-r', 'now'],
+    image: { creatable: true, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },
   },
   kvm: {
     name: 'kvm',
@@ -105,6 +121,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
     snapshots: false,
+    image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },
   },
   bhyve: {
     name: 'bhyve',
@@ -123,6 +140,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
     snapshots: true,
+    image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: true },
   },
 };
 

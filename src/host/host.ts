@@ -1,0 +1,191 @@
+/**
+ * One node's host: its pools, the images on them, the OCI runtime new zones get, the host probe, the
+ * lifecycle hooks other subsystems add (networking, metadata), and every vmadm operation as a method.
+ * The CLIs use one in-process; zonixd will hold one for its whole life. The host keeps no state of
+ * its own beyond what it opened: everything durable is in the pools.
+ * @module
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { Operation } from '../common/index.ts';
+import { probeHost, type HostProbe } from '../platform/index.ts';
+import { isImported, systemPool, type Pool } from '../storage/index.ts';
+import {
+  attachConsole,
+  LifecycleHooks,
+  notRunning,
+  VmCore,
+  type AttachOptions,
+  type DetachReason,
+  type HaltOpts,
+  type ImageCatalogue,
+  type VmRecord,
+  type VmWatcher,
+  type WatchOptions,
+} from '../vm/index.ts';
+import { hostRuntimeName, openRuntime, type RuntimeName, type ZoneRuntime } from '../zones/index.ts';
+
+export interface HostOptions {
+  /** Hooks every VM's life runs (networking, metadata); more can be added with `hooks.add`. */
+  hooks?: LifecycleHooks;
+  /** The runtime new VMs get (default: the host's choice from its probe). */
+  runtime?: RuntimeName;
+}
+
+/** Which pool a command on an existing VM works on: the named one, else the system pool. */
+export interface PoolOption {
+  pool?: string;
+}
+
+export class Host {
+  readonly hooks: LifecycleHooks;
+  private readonly runtimeName: RuntimeName | undefined;
+  private readonly cores = new Map<string, VmCore>();
+  private readonly catalogues = new Map<string, Promise<ImageCatalogue>>();
+
+  constructor(opts: HostOptions = {}) {
+    this.hooks = opts.hooks ?? new LifecycleHooks();
+    this.runtimeName = opts.runtime;
+  }
+
+  /** What the host can do (cached per boot; `refresh` probes again). */
+  probe(opts: { refresh?: boolean } = {}): Promise<HostProbe> {
+    return probeHost(opts);
+  }
+
+  /** The runtime new VMs get. */
+  runtime(): ZoneRuntime {
+    return openRuntime(this.runtimeName ?? hostRuntimeName());
+  }
+
+  /** The named pool, or the system pool. */
+  pool(name?: string): Pool {
+    return systemPool(name);
+  }
+
+  /** The VM core of a pool (one per pool, for the host's life). */
+  core(poolName?: string): VmCore {
+    const pool = this.pool(poolName);
+    let core = this.cores.get(pool.name);
+    if (!core) {
+      core = new VmCore(pool, this.runtimeName ? openRuntime(this.runtimeName) : undefined, undefined, {
+        hooks: this.hooks,
+      });
+      this.cores.set(pool.name, core);
+    }
+    return core;
+  }
+
+  /** The same core, knowing the pool's installed images (what create and reprovision need). */
+  async coreWithImages(poolName?: string): Promise<VmCore> {
+    const core = this.core(poolName);
+    if (!core.images) {
+      let images = this.catalogues.get(core.pool.name);
+      if (!images) {
+        const pool = core.pool;
+        images = import('../images/index.ts').then(({ ImageStore }) => new ImageStore(pool).catalogue());
+        this.catalogues.set(pool.name, images);
+      }
+      core.images = await images;
+    }
+    return core;
+  }
+
+  /** Create a VM on the pool its payload names (`zpool`), else on the system pool. */
+  async create(payload: unknown, op?: Operation): Promise<{ uuid: string; warnings: string[] }> {
+    const zpool = (payload as { zpool?: unknown } | null)?.zpool;
+    const core = await this.coreWithImages(
+      typeof zpool === 'string' && isImported(zpool) ? zpool : undefined,
+    );
+    return core.create(payload, op);
+  }
+
+  get(uuid: string, o: PoolOption = {}): Promise<VmRecord> {
+    return this.core(o.pool).get(uuid);
+  }
+
+  list(o: PoolOption = {}): Promise<VmRecord[]> {
+    return this.core(o.pool).list();
+  }
+
+  update(uuid: string, payload: unknown, o: PoolOption = {}): Promise<{ warnings: string[] }> {
+    return this.core(o.pool).update(uuid, payload);
+  }
+
+  start(uuid: string, o: PoolOption & { op?: Operation } = {}): Promise<void> {
+    return this.core(o.pool).start(uuid, 'start', o.op);
+  }
+
+  stop(uuid: string, opts: HaltOpts & PoolOption & { op?: Operation } = {}): Promise<void> {
+    return this.core(opts.pool).stop(uuid, opts, opts.op);
+  }
+
+  reboot(uuid: string, opts: { force?: boolean } & PoolOption & { op?: Operation } = {}): Promise<void> {
+    return this.core(opts.pool).reboot(uuid, opts, opts.op);
+  }
+
+  kill(uuid: string, signal?: string, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).kill(uuid, signal);
+  }
+
+  delete(uuid: string, o: PoolOption & { op?: Operation } = {}): Promise<void> {
+    return this.core(o.pool).delete(uuid, o.op);
+  }
+
+  async reprovision(uuid: string, payload: unknown, o: PoolOption & { op?: Operation } = {}): Promise<void> {
+    return (await this.coreWithImages(o.pool)).reprovision(uuid, payload, o.op);
+  }
+
+  createSnapshot(uuid: string, name: string, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).createSnapshot(uuid, name);
+  }
+
+  rollbackSnapshot(uuid: string, name: string, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).rollbackSnapshot(uuid, name);
+  }
+
+  deleteSnapshot(uuid: string, name: string, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).deleteSnapshot(uuid, name);
+  }
+
+  send(uuid: string, out: Writable, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).send(uuid, out);
+  }
+
+  receive(input: Readable, o: PoolOption = {}): Promise<string> {
+    return this.core(o.pool).receive(input);
+  }
+
+  /** A watcher of a pool's VMs (`vmadm events`); its start() begins. */
+  watch(opts: WatchOptions & PoolOption): Promise<VmWatcher> {
+    return this.core(opts.pool).watch(opts);
+  }
+
+  info(uuid: string, types: readonly string[] = [], o: PoolOption = {}): Promise<Record<string, unknown>> {
+    return this.core(o.pool).info(uuid, types);
+  }
+
+  /**
+   * Attach to a running VM's console until the user detaches, input ends or the VM stops. `vm` is the
+   * VM as `get` showed it (the caller checks and reports on it first).
+   */
+  async console(vm: VmRecord, opts: AttachOptions & PoolOption): Promise<DetachReason> {
+    if (vm.state !== 'running') throw notRunning(vm.uuid, String(vm.state));
+    return attachConsole(await this.core(opts.pool).consoleTarget(vm.uuid), opts);
+  }
+
+  /** argv that runs `args` in a running VM (zlogin). */
+  loginArgv(
+    uuid: string,
+    args: string[],
+    opts: { tty?: boolean; env?: string[] } & PoolOption = {},
+  ): { path: string; argv: string[] } {
+    return this.core(opts.pool).loginArgv(uuid, args, opts);
+  }
+}
+
+let shared: Host | undefined;
+
+/** The process's host (the CLIs make one; zonixd will too). */
+export function defaultHost(): Host {
+  return (shared ??= new Host());
+}

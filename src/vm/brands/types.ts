@@ -1,0 +1,110 @@
+/**
+ * What differs between brands, behind one interface: how a VM of the brand becomes something that
+ * runs (its zone spec), how it boots, halts and reboots, what `vmadm info` and the console reach, and
+ * the points in its life where other subsystems (networking, metadata) attach. Shared code asks a
+ * brand's driver or its info record; it never compares brand names.
+ * @module
+ */
+import type { ZoneRuntime, ZoneSpec } from '../../zones/index.ts';
+import type { Operation } from '../../common/index.ts';
+import type { VmRecord } from '../store.ts';
+import type { BrandInfo } from './info.ts';
+
+/**
+ * A subsystem that takes part in every VM's life (networking makes and removes its links, metadata
+ * its socket). Each step is optional; a step that throws fails the operation it is part of, and what
+ * was already done is undone as that operation undoes its own work.
+ */
+export interface LifecycleHook {
+  readonly name: string;
+  /** Before the VM's zone is made: what it needs must exist by then (its links, its sockets). */
+  prepare?(vm: VmRecord, ctx: HookContext): Promise<void>;
+  /** Once it runs: what needs its namespaces (moving a link in, starting a server for it). */
+  attach?(vm: VmRecord, ctx: HookContext & { pid: number }): Promise<void>;
+  /** After it halted (by a stop, a reboot's first half, or on its own). */
+  detach?(vm: VmRecord, ctx: HookContext): Promise<void>;
+  /** When the VM is deleted: whatever it still holds on the host. */
+  release?(vm: VmRecord, ctx: HookContext): Promise<void>;
+}
+
+export interface HookContext {
+  /** Where the VM's dataset is on the host. */
+  readonly zonepath: string;
+  readonly op?: Operation;
+}
+
+/** The hooks every VM's lifecycle runs, in the order they were added (release in reverse). */
+export class LifecycleHooks {
+  private readonly list: LifecycleHook[] = [];
+
+  add(hook: LifecycleHook): void {
+    if (this.list.some((h) => h.name === hook.name)) throw new Error(`hook ${hook.name} added twice`);
+    this.list.push(hook);
+  }
+
+  async prepare(vm: VmRecord, ctx: HookContext): Promise<void> {
+    for (const h of this.list) await h.prepare?.(vm, ctx);
+  }
+
+  async attach(vm: VmRecord, ctx: HookContext & { pid: number }): Promise<void> {
+    for (const h of this.list) await h.attach?.(vm, ctx);
+  }
+
+  /** Every hook's detach runs even when one fails; the first failure is thrown at the end. */
+  async detach(vm: VmRecord, ctx: HookContext): Promise<void> {
+    await this.each([...this.list].reverse(), (h) => h.detach?.(vm, ctx));
+  }
+
+  async release(vm: VmRecord, ctx: HookContext): Promise<void> {
+    await this.each([...this.list].reverse(), (h) => h.release?.(vm, ctx));
+  }
+
+  private async each(hooks: LifecycleHook[], fn: (h: LifecycleHook) => Promise<void> | undefined) {
+    let first: Error | undefined;
+    for (const h of hooks) {
+      try {
+        await fn(h);
+      } catch (err) {
+        first ??= err instanceof Error ? err : new Error(`hook ${h.name}: ${String(err)}`);
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+}
+
+/** What a brand driver works with when it boots or halts a VM. */
+export interface BrandContext {
+  /** The runtime the VM was made with. */
+  readonly runtime: ZoneRuntime;
+  readonly zonepath: string;
+  readonly hooks: LifecycleHooks;
+  readonly op?: Operation;
+}
+
+export interface HaltOptions {
+  /** Kill at once, without asking the VM's init. */
+  force?: boolean;
+  /** How long init gets before everything is killed (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface BrandDriver {
+  /** The brand's description: what the schema, list and imgadm ask of it. */
+  readonly info: BrandInfo;
+  /** Its VMs can boot on this host (HVM brands: not until their driver runs QEMU). */
+  readonly bootable: boolean;
+  /** A VM's dataset is a clone of its image's `@final` (zone brands), not an empty dataset with disks. */
+  readonly rootFromImage: boolean;
+  /** `vmadm reprovision` can put the VM on another image. */
+  readonly reprovisionable: boolean;
+  /** The zone a VM runs as. */
+  zoneSpec(vm: VmRecord, zonepath: string): ZoneSpec;
+  /** Boot the stopped VM; resolves with its init's PID once it runs. */
+  boot(vm: VmRecord, ctx: BrandContext): Promise<number>;
+  /** Halt the running VM: the brand's own way (its halt command or signal), or at once with `force`. */
+  halt(vm: VmRecord, ctx: BrandContext, opts?: HaltOptions): Promise<void>;
+  /** `vmadm info`: what the hypervisor says of the VM; zones have none, and say so. */
+  vmInfo(vm: VmRecord, ctx: BrandContext, types: readonly string[]): Promise<Record<string, unknown>>;
+  /** The runtime container whose terminal is the VM's console. */
+  consoleTarget(vm: VmRecord): string;
+}

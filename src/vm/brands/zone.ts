@@ -1,0 +1,53 @@
+/**
+ * The OS brands (joyent, joyent-minimal, builder, lx): a VM is a zone, its root a clone of its image,
+ * run by the OCI runtime it was made with under conmon. What differs among them (halt signal or
+ * command, image types, tmpfs) is in their info records.
+ * @module
+ */
+import type { ZoneSpec } from '../../zones/index.ts';
+import { VmError } from '../errors.ts';
+import type { VmRecord } from '../store.ts';
+import { startZone, stopZone, zoneSpecFor } from '../zone.ts';
+import type { BrandInfo } from './info.ts';
+import type { BrandContext, BrandDriver, HaltOptions } from './types.ts';
+
+export class ZoneBrand implements BrandDriver {
+  readonly bootable = true;
+  readonly rootFromImage = true;
+  readonly reprovisionable = true;
+
+  constructor(readonly info: BrandInfo) {}
+
+  zoneSpec(vm: VmRecord, zonepath: string): ZoneSpec {
+    return zoneSpecFor(vm, zonepath);
+  }
+
+  async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
+    return startZone(ctx.runtime, vm, ctx.zonepath, {
+      spec: this.zoneSpec(vm, ctx.zonepath),
+      prepare: () => ctx.hooks.prepare(vm, ctx),
+      attach: (pid) => ctx.hooks.attach(vm, { ...ctx, pid }),
+    });
+  }
+
+  async halt(vm: VmRecord, ctx: BrandContext, opts: HaltOptions = {}): Promise<void> {
+    await stopZone(ctx.runtime, vm.uuid, {
+      ...opts,
+      haltSignal: this.info.haltSignal,
+      ...(this.info.haltCommand ? { haltCommand: this.info.haltCommand } : {}),
+    });
+    await ctx.hooks.detach(vm, ctx);
+  }
+
+  /** `vmadm info` talks to a hypervisor; a zone has none. */
+  async vmInfo(vm: VmRecord): Promise<Record<string, unknown>> {
+    throw new VmError(
+      'ENOTSUP',
+      `Unable to get VM info for VM ${vm.uuid}: info is not supported for ${this.info.name} VMs`,
+    );
+  }
+
+  consoleTarget(vm: VmRecord): string {
+    return vm.uuid;
+  }
+}
