@@ -11,7 +11,7 @@ fi
 
 pkgs=(btrfs-progs e2fsprogs util-linux iproute2 nftables runc busybox-static
       zstd xz-utils bzip2 tar qemu-system-x86 bpftrace debootstrap
-      docker-registry skopeo openssl conmon)
+      docker-registry skopeo openssl conmon crun)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
