@@ -4,6 +4,7 @@
  * @module
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -47,3 +48,43 @@ export function fsyncDirSync(dir: string): void {
     closeSync(fd);
   }
 }
+
+/**
+ * The same as writeFileAtomicSync, without blocking the event loop: the writes and fsyncs run on
+ * libuv's threads, so a resident process serving many VMs keeps going while one VM's file is synced.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
+  const durable = opts.durable ?? true;
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${++tmpSeq}.tmp`);
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    if (durable) await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp);
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp);
+    throw err;
+  }
+  if (durable) {
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}
+
+let tmpSeq = 0;

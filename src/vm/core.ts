@@ -209,7 +209,7 @@ export class VmCore {
       };
       delete vm.state;
       delete vm.zone_state;
-      this.store.write(vm);
+      await this.store.write(vm);
       await this.store.setPhase(uuid, 'ready');
     } catch (err) {
       // A cancelled or failed create leaves nothing; one killed here is removed by the next look.
@@ -254,7 +254,7 @@ export class VmCore {
       const live = await liveState(runtime, uuid);
       if (live.state === 'ready') {
         // Made but never started (its start was killed): nothing runs; take the zone down.
-        this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
+        await this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
         await runtime.delete(uuid, { force: true });
         return;
       }
@@ -281,7 +281,7 @@ export class VmCore {
       const after = this.store.read(uuid, meta)!;
       await this.driver(after).boot(after, this.context(uuid, op, meta));
       const now = new Date().toISOString();
-      this.store.write({ ...after, boot_timestamp: now, last_modified: now });
+      await this.store.write({ ...after, boot_timestamp: now, last_modified: now });
     } finally {
       lock.release();
     }
@@ -292,7 +292,7 @@ export class VmCore {
     reportProgress(op, { phase: 'booting', subject: vm.uuid });
     await this.driver(vm).boot(vm, this.context(vm.uuid, op, meta));
     const now = new Date().toISOString();
-    this.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
+    await this.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
   }
 
   /**
@@ -306,7 +306,7 @@ export class VmCore {
     op?: Operation,
   ): Promise<void> {
     const meta = this.pool.meta();
-    if (Object.keys(set).length) this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
+    if (Object.keys(set).length) await this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
     reportProgress(op, { phase: 'halting', subject: vm.uuid });
     const ctx = this.context(vm.uuid, op, meta);
     await this.driver(vm).halt(vm, ctx, opts);
@@ -317,7 +317,7 @@ export class VmCore {
       await sleep(5);
       exit = await ctx.runtime.exitRecord(vm.uuid);
     }
-    this.store.write({
+    await this.store.write({
       ...after,
       ...(exit !== undefined ? { exit_status: exit.status } : {}),
       exit_timestamp: (exit?.time ?? new Date()).toISOString(),
@@ -371,7 +371,7 @@ export class VmCore {
       reportProgress(op, { phase: 'rebasing', subject: uuid });
       await this.pool.rebase(this.store.dataset(uuid), this.images.origin(image), ['config']);
       const after = this.store.read(uuid) ?? vm;
-      this.store.write({ ...after, image_uuid: image, last_modified: new Date().toISOString() });
+      await this.store.write({ ...after, image_uuid: image, last_modified: new Date().toISOString() });
       boot = after.autoboot !== false;
     } finally {
       lock.release();

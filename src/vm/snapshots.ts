@@ -93,9 +93,9 @@ async function withVmLock<T>(uuid: string, intent: string, fn: () => Promise<T>)
   }
 }
 
-const touch = (core: VmCore, uuid: string) => {
+const touch = async (core: VmCore, uuid: string) => {
   const vm = core.store.read(uuid);
-  if (vm) core.store.write({ ...vm, last_modified: new Date().toISOString() });
+  if (vm) await core.store.write({ ...vm, last_modified: new Date().toISOString() });
 };
 
 export async function createSnapshot(core: VmCore, uuid: string, name: string): Promise<void> {
@@ -109,7 +109,7 @@ export async function createSnapshot(core: VmCore, uuid: string, name: string): 
       throw new VmError('EEXIST', `snapshot with name "${name}" already exists.`);
     // Recursive: an HVM VM's disks are child datasets and are taken at the same instant.
     await core.pool.snapshot([`${core.store.dataset(uuid)}@${VMSNAP_PREFIX}${name}`], { recursive: true });
-    touch(core, uuid);
+    await touch(core, uuid);
   });
 }
 
@@ -119,7 +119,7 @@ export async function deleteSnapshot(core: VmCore, uuid: string, name: string): 
     checkSnapshotable(readVm(core, uuid));
     if (!vmSnapshots(core, uuid).some((s) => s.name === name)) throw noSnapshot(uuid, name);
     await core.pool.destroy(`${core.store.dataset(uuid)}@${VMSNAP_PREFIX}${name}`, { recursive: true });
-    touch(core, uuid);
+    await touch(core, uuid);
   });
 }
 
@@ -145,7 +145,7 @@ export async function rollbackSnapshot(core: VmCore, uuid: string, name: string)
       else next[k] = then[k];
     }
     next.last_modified = new Date().toISOString();
-    core.store.write(next);
+    await core.store.write(next);
     await core.bootLocked(next);
   });
 }

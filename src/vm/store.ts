@@ -16,7 +16,8 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../common/index.ts';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../common/index.ts';
 import { acquireLock, processStartTime, type FileLock } from '../common/index.ts';
 import { runPath } from '../platform/index.ts';
 import type { Pool } from '../storage/index.ts';
@@ -180,9 +181,11 @@ export class VmStore {
     return readManifest(this.pool, meta, uuid);
   }
 
-  write(vm: VmRecord): void {
-    mkdirSync(join(this.zonepath(vm.uuid), 'config'), { recursive: true, mode: 0o700 });
-    writeFileAtomicSync(this.file(vm.uuid), JSON.stringify(vm, null, 2) + '\n', 0o600);
+  /** Write the manifest atomically and durably, then tell watchers. */
+  async write(vm: VmRecord, meta?: PoolMeta): Promise<void> {
+    const zonepath = this.zonepath(vm.uuid, meta);
+    await mkdir(join(zonepath, 'config'), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(join(zonepath, 'config', 'vm.json'), JSON.stringify(vm, null, 2) + '\n', 0o600);
     announce(vm.uuid);
   }
 

@@ -520,7 +520,7 @@ async function receiveBundle(core: VmCore, reader: BundleReader): Promise<string
     }
     vm.zpool = core.pool.name;
     vm.last_modified = new Date().toISOString();
-    core.store.write(vm);
+    await core.store.write(vm);
     await core.store.setPhase(uuid, 'ready');
     return uuid;
   } catch (err) {

@@ -308,7 +308,7 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
         await core.pool.set(ds, { quota: quotaOf(next.quota) });
         undo.add(() => core.pool.set(ds, { quota: quotaOf(record.quota) }));
       }
-      core.store.write(next);
+      await core.store.write(next);
       undo.add(() => core.store.write(record));
       if (now.state === 'running') {
         // zfs_io_priority and the System V IPC caps are stored only: this host has no block I/O

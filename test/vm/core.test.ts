@@ -27,7 +27,7 @@ describe('vmadm core', { skip, timeout: 120_000 }, () => {
     const { VM_PROP } = await import('../../src/vm/store.ts');
     core = new VmCore(openPool(P));
     await core.pool.clone(`${P}/${image}@final`, `${P}/${uuid}`, { props: { [VM_PROP]: 'creating' } });
-    core.store.write({
+    await core.store.write({
       uuid,
       brand: 'joyent-minimal',
       alias: 'core1',

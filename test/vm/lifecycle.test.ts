@@ -47,7 +47,7 @@ describe('VM store and zone lifecycle', { skip, timeout: 120_000 }, () => {
     try {
       await store.pool.clone(`${P}/${image}@final`, `${P}/${uuid}`, { props: { [VM_PROP]: 'creating' } });
       assert.deepEqual(store.uuids(), []);
-      store.write({
+      await store.write({
         uuid,
         brand: 'joyent-minimal',
         hostname: 'vm1',

@@ -63,7 +63,7 @@ describe('vmadm snapshots', { skip, timeout: 120_000 }, () => {
     // An update after the snapshot: SmartOS reverts what lives in the zone root (metadata, tags,
     // routes), not the rest of the configuration.
     const c = await core();
-    c.store.write({ ...c.store.read(uuid)!, alias: 'renamed', customer_metadata: { colour: 'red' } });
+    await c.store.write({ ...c.store.read(uuid)!, alias: 'renamed', customer_metadata: { colour: 'red' } });
     r = await cli('vmadm', ['create-snapshot', uuid, 's2']);
     assert.equal(r.code, 0, r.stderr);
     const pid = (await get()).pid;
