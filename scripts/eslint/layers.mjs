@@ -38,7 +38,8 @@ export function layerProblem(srcRoot, file, spec) {
   if (to === undefined || to === from || to.endsWith('.ts')) return undefined;
   const fromLayer = LAYERS[from];
   const toLayer = LAYERS[to];
-  if (fromLayer === undefined) return `src/${from} has no layer: add it to LAYERS in scripts/eslint/layers.mjs`;
+  if (fromLayer === undefined)
+    return `src/${from} has no layer: add it to LAYERS in scripts/eslint/layers.mjs`;
   if (toLayer === undefined) return `src/${to} has no layer: add it to LAYERS in scripts/eslint/layers.mjs`;
   if (toLayer >= fromLayer)
     return `${from} (layer ${fromLayer}) may not import ${to} (layer ${toLayer}): layers point down`;
@@ -53,7 +54,9 @@ export default {
       meta: {
         type: 'problem',
         docs: { description: 'imports between subsystems go through index.ts and point down the layers' },
-        schema: [{ type: 'object', properties: { srcRoot: { type: 'string' } }, additionalProperties: false }],
+        schema: [
+          { type: 'object', properties: { srcRoot: { type: 'string' } }, additionalProperties: false },
+        ],
       },
       create(context) {
         const srcRoot = context.options[0]?.srcRoot ?? resolve(context.cwd, 'src');

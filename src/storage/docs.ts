@@ -6,8 +6,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno } from '../common/errors.ts';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
+import { isErrno } from '../common/index.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/;
 

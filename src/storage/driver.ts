@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { NotSupportedError } from '../common/errors.ts';
+import { NotSupportedError } from '../common/index.ts';
 
 export interface StorageDriverInfo {
   name: string;

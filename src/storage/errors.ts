@@ -3,8 +3,8 @@
  * (`cannot open 'zones/x': dataset does not exist`). Exit 1, as ZFS.
  * @module
  */
-import { ZonixError } from '../common/errors.ts';
-import { HostCommandError } from '../platform/exec.ts';
+import { ZonixError } from '../common/index.ts';
+import { HostCommandError } from '../platform/index.ts';
 
 export type ZfsErrorCode =
   | 'ENOENT'

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
 
 export type DatasetType = 'filesystem' | 'volume';
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { run } from '../platform/exec.ts';
+import { run } from '../platform/index.ts';
 
 export interface MountEntry {
   source: string;

@@ -7,12 +7,12 @@
  * @module
  */
 import { closeSync, existsSync, openSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
-import { isErrno } from '../common/errors.ts';
-import { run } from '../platform/exec.ts';
+import { isErrno } from '../common/index.ts';
+import { run } from '../platform/index.ts';
 import { cp, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { acquireLock, lockIsStale, type FileLock } from '../common/lock.ts';
+import { acquireLock, lockIsStale, type FileLock } from '../common/index.ts';
 import { DocStore } from './docs.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';

@@ -7,12 +7,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Reverter } from '../common/reverter.ts';
-import { writeFileAtomicSync } from '../common/fs-atomic.ts';
-import { acquireLock } from '../common/lock.ts';
-import { configPath, poolFileDir, runPath } from '../platform/paths.ts';
-import { run } from '../platform/exec.ts';
-import type { PoolSummary } from '../platform/sysinfo.ts';
+import { Reverter } from '../common/index.ts';
+import { writeFileAtomicSync } from '../common/index.ts';
+import { acquireLock } from '../common/index.ts';
+import { configPath, poolFileDir, runPath } from '../platform/index.ts';
+import { run } from '../platform/index.ts';
+import type { PoolSummary } from '../platform/index.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { createDriver, chooseDriver } from './drivers/index.ts';
 import { cannot, noPool, ZfsError } from './errors.ts';

@@ -5,8 +5,8 @@
  * @module
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { ZonixError } from '../common/errors.ts';
-import { runPath, systemPoolName } from '../platform/paths.ts';
+import { ZonixError } from '../common/index.ts';
+import { runPath, systemPoolName } from '../platform/index.ts';
 import type { PoolRecord } from './pool.ts';
 
 export function recordPath(name: string): string {

@@ -306,7 +306,8 @@ export class VmCore {
     op?: Operation,
   ): Promise<void> {
     const meta = this.pool.meta();
-    if (Object.keys(set).length) await this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
+    if (Object.keys(set).length)
+      await this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
     reportProgress(op, { phase: 'halting', subject: vm.uuid });
     const ctx = this.context(vm.uuid, op, meta);
     await this.driver(vm).halt(vm, ctx, opts);

@@ -44,7 +44,7 @@ describe('cgroupLimits', () => {
         { id: 'z', rootfs: '/r', hostname: 'z', cgroupsPath: '/z', resources: r },
         {},
       );
-      const { devices: _devices, ...set } = spec.linux.resources as Record<string, unknown>;
+      const { devices: _devices, ...set } = spec.linux.resources;
       assert.deepEqual(set, cgroupLimits(r));
     }
   });

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { layerProblem } from '../../scripts/eslint/layers.mjs';
 
 const SRC = '/x/src';
-const problem = (file: string, spec: string) =>
-  layerProblem(SRC, join(SRC, file), spec);
+const problem = (file: string, spec: string) => layerProblem(SRC, join(SRC, file), spec);
 
 describe('layers lint rule', () => {
   it('allows a subsystem its own files, and lower ones through their index', () => {

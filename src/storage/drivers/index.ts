@@ -3,7 +3,7 @@
  * else plain directories. ZONIX_STORAGE_DRIVER forces one.
  * @module
  */
-import { ZonixError } from '../../common/errors.ts';
+import { ZonixError } from '../../common/index.ts';
 import type { StorageDriver } from '../driver.ts';
 import { BtrfsDriver } from './btrfs/index.ts';
 import { DirDriver } from './dir/index.ts';

@@ -2,7 +2,7 @@
  * Thin typed wrappers around btrfs-progs, and pure parsers of its output.
  * @module
  */
-import { run } from '../../../platform/exec.ts';
+import { run } from '../../../platform/index.ts';
 
 const T = { timeoutMs: 120_000 };
 

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
-import { findTool, run, spawnStream } from '../../../platform/exec.ts';
+import { findTool, run, spawnStream } from '../../../platform/index.ts';
 import type { PoolSource, SpaceUsage, StorageDriver, StorageDriverInfo } from '../../driver.ts';
 import { resizeVolumeFile, VOLUME_FILE } from '../../driver.ts';
 import { btrfs, parseDeviceStats, parseQgroupShow, parseSubvolumeList, parseSuperblock } from './cli.ts';

@@ -7,7 +7,7 @@
 import { lstat, mkdir, open, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
-import { run, spawnStream } from '../../../platform/exec.ts';
+import { run, spawnStream } from '../../../platform/index.ts';
 import type { PoolSource, SpaceUsage, StorageDriver, StorageDriverInfo } from '../../driver.ts';
 import { notSupported, resizeVolumeFile, VOLUME_FILE } from '../../driver.ts';
 import { diffTrees } from './diff.ts';
