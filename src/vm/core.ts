@@ -209,23 +209,28 @@ export class VmCore {
       };
       delete vm.state;
       delete vm.zone_state;
-      await this.store.write(vm);
-      await this.store.setPhase(uuid, 'ready');
+      const boot = payload.autoboot !== false && driver.bootable;
+      if (boot) reportProgress(op, { phase: 'booting', subject: uuid });
+      // The manifest and the mark that the VM is complete, and its first boot, at once: killed
+      // meanwhile, the VM is not complete and the next look removes it, its zone first.
+      const meta = this.pool.meta();
+      await Promise.all([
+        (async () => {
+          await this.store.write(vm, meta);
+          await this.store.setPhase(uuid, 'ready');
+        })(),
+        boot ? driver.boot(vm, this.context(uuid, op, meta)) : undefined,
+      ]);
+      if (boot) {
+        const booted = new Date().toISOString();
+        await this.store.write({ ...vm, autoboot: true, boot_timestamp: booted, last_modified: booted });
+      }
     } catch (err) {
-      // A cancelled or failed create leaves nothing; one killed here is removed by the next look.
-      if (made) await this.pool.destroy(this.store.dataset(uuid), { recursive: true }).catch(() => undefined);
+      // A cancelled or failed create (its zone could not boot) leaves nothing behind.
+      if (made) await this.removeLocked(uuid).catch(() => undefined);
       throw err;
     } finally {
       lock.release();
-    }
-    if (payload.autoboot !== false && driver.bootable) {
-      // A create whose zone cannot boot failed: it leaves nothing behind.
-      try {
-        await this.start(uuid, 'create', op);
-      } catch (err) {
-        await this.delete(uuid).catch(() => undefined);
-        throw err;
-      }
     }
     return { uuid, warnings };
   }
@@ -297,7 +302,7 @@ export class VmCore {
 
   /**
    * Halt the running VM, the caller holding its lock, and record how init ended; `set` is written
-   * first (a stop turns autoboot off before it halts, as SmartOS does).
+   * as it halts (a stop turns autoboot off, as SmartOS does).
    */
   async haltLocked(
     vm: VmRecord,
@@ -306,11 +311,15 @@ export class VmCore {
     op?: Operation,
   ): Promise<void> {
     const meta = this.pool.meta();
-    if (Object.keys(set).length)
-      await this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() });
     reportProgress(op, { phase: 'halting', subject: vm.uuid });
     const ctx = this.context(vm.uuid, op, meta);
-    await this.driver(vm).halt(vm, ctx, opts);
+    // `set` is on its way to the pool (its fsyncs on libuv's threads) while the zone halts.
+    await Promise.all([
+      Object.keys(set).length
+        ? this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() }, meta)
+        : undefined,
+      this.driver(vm).halt(vm, ctx, opts),
+    ]);
     const after = this.store.read(vm.uuid, meta)!;
     // conmon records init's status right after reaping it: give it a moment.
     let exit = await ctx.runtime.exitRecord(vm.uuid);
@@ -395,14 +404,24 @@ export class VmCore {
           `Failed to delete VM ${uuid}: indestructible_zoneroot is set, cannot delete`,
         );
       const ctx = this.context(uuid, op, meta);
-      await ctx.runtime.delete(uuid, { force: true });
-      await this.hooks.release(vm, ctx);
-      await this.store.setPhase(uuid, 'deleting');
       reportProgress(op, { phase: 'destroying', subject: uuid });
+      // Marked as going first (or at once): killed after this, the next look finishes the delete.
+      await Promise.all([ctx.runtime.delete(uuid, { force: true }), this.store.setPhase(uuid, 'deleting')]);
+      await this.hooks.release(vm, ctx);
       await this.pool.destroy(this.store.dataset(uuid), { recursive: true });
     } finally {
       lock.release();
     }
+  }
+
+  /** Take away a VM that is not complete (a create that failed), the caller holding its lock. */
+  private async removeLocked(uuid: string): Promise<void> {
+    const meta = this.pool.meta();
+    const ctx = this.context(uuid, undefined, meta);
+    await ctx.runtime.delete(uuid, { force: true });
+    const vm = this.store.read(uuid, meta);
+    if (vm) await this.hooks.release(vm, ctx);
+    await this.pool.destroy(this.store.dataset(uuid), { recursive: true });
   }
 
   /** `vmadm update`: see update.ts. */
