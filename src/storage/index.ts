@@ -30,6 +30,7 @@ export { systemPool } from './system.ts';
 export { clonesOf, childrenOf, descendantsOf, entityOf } from './tree.ts';
 export { readRecord, recordPath, systemPoolPick } from './registry.ts';
 export {
+  metaKey,
   readMeta,
   poolLockPath,
   sortedSnapshots,

@@ -1,12 +1,30 @@
 /**
- * The pool's own record of its datasets: one JSON document inside the pool (`<top>/meta/pool.json`),
- * replaced atomically. It is the truth for which datasets exist, their properties, snapshots and
- * origins; the driver's subvolumes or directories hold the data.
+ * The pool's own record of its datasets, inside the pool: a base document (`<top>/meta/pool.json`,
+ * replaced atomically) and a journal of the changes made since (`meta/journal.<gen>`, one JSON line per
+ * change, appended and synced). It is the truth for which datasets exist, their properties, snapshots
+ * and origins; the driver's subvolumes or directories hold the data.
+ *
+ * A change appends one line naming the datasets it set or removed, so its cost does not grow with the
+ * pool; every so often the journal is folded into a new base (of the next generation) and the old
+ * journal dropped. A line torn by a crash was never committed and is ignored. Reads are cached per
+ * process, keyed on the two files' identity and size, and the cached record is frozen: changes work
+ * on a copy (`readMetaCopy`).
  * @module
  */
-import { readFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../common/index.ts';
+import { isErrno, writeFileAtomicSync } from '../common/index.ts';
 
 export type DatasetType = 'filesystem' | 'volume';
 
@@ -43,24 +61,215 @@ export interface PoolMeta {
   datasets: Record<string, DatasetMeta>;
 }
 
+/** The base document: the record as of its generation's start. */
+interface BaseDoc extends PoolMeta {
+  /** The journal that follows this base (absent in pools made before journals: 0). */
+  gen?: number;
+}
+
+/** One committed change: the datasets it wrote whole, those it removed, the txg after it. */
+export interface MetaChange {
+  txg: number;
+  set: Record<string, DatasetMeta>;
+  del: string[];
+  /** The pool's own fields, when they changed (a renamed pool). */
+  head?: Omit<PoolMeta, 'datasets'>;
+}
+
 export const META_DIR = 'meta';
 export const META_FILE = 'pool.json';
+/** Fold the journal into a new base after this many changes. */
+const FOLD_AFTER = 128;
 
 export function metaPath(top: string): string {
   return join(top, META_DIR, META_FILE);
 }
 
-/** The pool lock: held by every change to the pool, left behind (stale) by one that died. */
+function journalPath(top: string, gen: number): string {
+  return join(top, META_DIR, `journal.${gen}`);
+}
+
+/** The pool lock: held by every change to the pool's record, left behind (stale) by one that died. */
 export function poolLockPath(top: string): string {
   return join(top, META_DIR, 'lock');
 }
 
-export function readMeta(top: string): PoolMeta {
-  return JSON.parse(readFileSync(metaPath(top), 'utf8')) as PoolMeta;
+interface Loaded {
+  key: string;
+  meta: PoolMeta;
+  gen: number;
+  /** Bytes of the journal that hold whole lines, and how many lines. */
+  journalBytes: number;
+  entries: number;
 }
 
+const cache = new Map<string, Loaded>();
+
+function statKey(path: string): string {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.mtimeNs}:${st.size}` : '-';
+}
+
+function genOf(top: string): number {
+  // The base's generation is in its first bytes (`{"gen":N,...`), so a key costs no parse.
+  const fd = openSync(metaPath(top), 'r');
+  try {
+    const buf = Buffer.alloc(32);
+    const n = readSyncAt(fd, buf);
+    const m = /^\{"gen":(\d+)/.exec(buf.subarray(0, n).toString('latin1'));
+    return m ? Number(m[1]) : 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readSyncAt(fd: number, buf: Buffer): number {
+  return readSync(fd, buf, 0, buf.length, 0);
+}
+
+/**
+ * A key that changes whenever the record does (the base's identity and the journal's size): caches
+ * built from the record are valid while it stays the same.
+ */
+export function metaKey(top: string): string {
+  for (;;) {
+    const base = statKey(metaPath(top));
+    const gen = genOf(top);
+    const journal = statKey(journalPath(top, gen));
+    // A fold between the two reads: read again.
+    if (statKey(metaPath(top)) === base) return `${base}/${gen}/${journal}`;
+  }
+}
+
+function load(top: string): Loaded {
+  for (;;) {
+    const baseKey = statKey(metaPath(top));
+    const text = readFileSync(metaPath(top), 'utf8');
+    const base = JSON.parse(text) as BaseDoc;
+    const gen = base.gen ?? 0;
+    let journal: Buffer;
+    try {
+      journal = readFileSync(journalPath(top, gen));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      journal = Buffer.alloc(0);
+    }
+    // The journal goes only after a new base is in place: if the base changed meanwhile, read again.
+    if (statKey(metaPath(top)) !== baseKey) continue;
+    delete base.gen;
+    const meta = base as PoolMeta;
+    let at = 0;
+    let entries = 0;
+    for (;;) {
+      const nl = journal.indexOf(10, at);
+      if (nl < 0) break;
+      let change: MetaChange;
+      try {
+        change = JSON.parse(journal.subarray(at, nl).toString('utf8')) as MetaChange;
+      } catch {
+        break;
+      }
+      applyChange(meta, change);
+      at = nl + 1;
+      entries++;
+    }
+    const jst = statSync(journalPath(top, gen), { bigint: true, throwIfNoEntry: false });
+    const key = `${baseKey}/${gen}/${jst ? `${jst.ino}:${jst.mtimeNs}:${journal.length}` : '-'}`;
+    return { key, meta, gen, journalBytes: at, entries };
+  }
+}
+
+function applyChange(meta: PoolMeta, c: MetaChange): void {
+  if (c.head) Object.assign(meta, c.head);
+  for (const name of c.del) delete meta.datasets[name];
+  Object.assign(meta.datasets, c.set);
+  meta.txg = c.txg;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+function loaded(top: string): Loaded {
+  const hit = cache.get(top);
+  if (hit && hit.key === metaKey(top)) return hit;
+  const l = load(top);
+  deepFreeze(l.meta);
+  cache.set(top, l);
+  return l;
+}
+
+/** The record as it is now (frozen: read it, never change it). */
+export function readMeta(top: string): PoolMeta {
+  return loaded(top).meta;
+}
+
+/** A copy of the record that a change may work on. */
+export function readMetaCopy(top: string): PoolMeta {
+  return structuredClone(loaded(top).meta);
+}
+
+/** Write a whole new record (a new pool): base of generation 0, no journal. */
 export function writeMeta(top: string, meta: PoolMeta): void {
-  writeFileAtomicSync(metaPath(top), JSON.stringify(meta));
+  writeFileAtomicSync(metaPath(top), JSON.stringify({ gen: 0, ...meta }));
+  try {
+    unlinkSync(journalPath(top, 0));
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  cache.delete(top);
+}
+
+/** What changed between two records (datasets compared whole). */
+export function diffMeta(before: PoolMeta, after: PoolMeta): MetaChange {
+  const set: Record<string, DatasetMeta> = {};
+  const del: string[] = [];
+  for (const [name, ds] of Object.entries(after.datasets)) {
+    const old = before.datasets[name];
+    if (!old || JSON.stringify(old) !== JSON.stringify(ds)) set[name] = ds;
+  }
+  for (const name of Object.keys(before.datasets)) if (!(name in after.datasets)) del.push(name);
+  const { datasets: _a, ...headAfter } = after;
+  const { datasets: _b, ...headBefore } = before;
+  const change: MetaChange = { txg: after.txg, set, del };
+  if (JSON.stringify({ ...headAfter, txg: 0 }) !== JSON.stringify({ ...headBefore, txg: 0 }))
+    change.head = headAfter;
+  return change;
+}
+
+/**
+ * Commit a change, the caller holding the pool lock: one line appended to the journal and synced (a
+ * line torn by a crash before this returns was never committed), or, every FOLD_AFTER changes, a new
+ * base with everything in it.
+ */
+export function commitMeta(top: string, change: MetaChange): void {
+  const cur = loaded(top);
+  if (cur.entries >= FOLD_AFTER) {
+    const next = structuredClone(cur.meta);
+    applyChange(next, change);
+    writeFileAtomicSync(metaPath(top), JSON.stringify({ gen: cur.gen + 1, ...next }));
+    try {
+      unlinkSync(journalPath(top, cur.gen));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    return;
+  }
+  const fd = openSync(journalPath(top, cur.gen), constants.O_WRONLY | constants.O_CREAT, 0o644);
+  try {
+    // Whatever a crash tore off the end goes, so the line starts clean.
+    ftruncateSync(fd, cur.journalBytes);
+    const line = Buffer.from(JSON.stringify(change) + '\n');
+    let off = 0;
+    while (off < line.length) off += writeSync(fd, line, off, line.length - off, cur.journalBytes + off);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function newGuid(): string {

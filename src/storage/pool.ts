@@ -1,18 +1,25 @@
 /**
  * One imported pool and its datasets, with ZFS's semantics: hierarchy, snapshots, clones, rollback,
- * properties and their inheritance, send and receive. Every change takes the pool's lock, records what
- * it is about to touch, and commits the metadata at the point after which the change is complete, so a
- * process killed at any step leaves either the old state or the new one (the next taker of the lock
- * cleans up what the dead one left).
+ * properties and their inheritance, send and receive. Every change of the record takes the pool's
+ * lock, records what it is about to touch, and commits the metadata at the point after which the change
+ * is complete, so a process killed at any step leaves either the old state or the new one (the next
+ * taker of the lock cleans up what the dead one left).
+ *
+ * The common changes (create, clone, snapshot, destroy) hold the pool lock only to check and commit:
+ * their slow part (a btrfs snapshot, the dir driver's copy, removing a body) runs under a lock on the
+ * dataset's subtree alone, so changes to different datasets (different VMs) go on at once. Bodies in
+ * the making live in `tmp/` under their owner's name (removed once the owner is dead); what a subtree
+ * lock's holder may leave behind is named in its lock, and removed once it is found stale.
  * @module
  */
 import { closeSync, existsSync, openSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
 import { isErrno } from '../common/index.ts';
 import { run } from '../platform/index.ts';
-import { cp, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { acquireLock, lockIsStale, type FileLock } from '../common/index.ts';
+import { acquireLock, lockIsStale, processStartTime, type FileLock } from '../common/index.ts';
 import { DocStore } from './docs.ts';
 import type { PoolSource, StorageDriver } from './driver.ts';
 import { VOLUME_FILE } from './driver.ts';
@@ -20,14 +27,15 @@ import { asZfsError, cannot, needsFlag, noDataset, ZfsError } from './errors.ts'
 import {
   newGuid,
   META_DIR,
+  commitMeta,
+  diffMeta,
   readMeta,
+  readMetaCopy,
   snapshotPath,
   sortedSnapshots,
-  writeMeta,
   type DatasetMeta,
   type DatasetType,
   type PoolMeta,
-  type SnapshotMeta,
   poolLockPath,
 } from './meta.ts';
 import { bindMount, isMountPoint, mountTable, unmount } from './mounts.ts';
@@ -88,6 +96,29 @@ export interface CreateOptions {
 }
 
 const TMP = 'tmp';
+/** Subtree locks: one file per locked dataset, named by its (encoded) name. */
+const LOCKS = join(META_DIR, 'locks');
+/** This process, as names in `tmp/` and subtree locks say it: pid and start time. */
+const OWNER = `${process.pid}-${processStartTime(process.pid) ?? '0'}`;
+let stageSeq = 0;
+
+/** Is the process that a name in `tmp/` starts with (`<pid>-<start>.`) alive? */
+function ownerAlive(name: string): boolean {
+  const m = /^(\d+)-(\d+)\./.exec(name);
+  return m !== null && processStartTime(Number(m[1])) === m[2];
+}
+
+interface SubtreeHolder {
+  pid: number;
+  start: string;
+  /** Paths (relative to top) to remove unless the metadata references them, should the holder die. */
+  cleanup?: string[];
+}
+
+/** Do two dataset names overlap (one is the other or inside it)? */
+function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
 /** A preallocated file given back when the pool is full (see Pool.withSpace). */
 export const RESERVE = join('meta', 'reserve');
 
@@ -123,6 +154,7 @@ export class Pool {
     return join(this.rec.top, rel);
   }
 
+  /** The record as it is now: read it, never change it (it is frozen and shared). */
   meta(): PoolMeta {
     return readMeta(this.rec.top);
   }
@@ -150,7 +182,7 @@ export class Pool {
       lock = await take();
     }
     await this.ensureReserve();
-    const meta = this.meta();
+    const meta = readMetaCopy(this.rec.top);
     const t = new Tx(this, lock, meta, op);
     try {
       return await fn(meta, t);
@@ -168,7 +200,73 @@ export class Pool {
    * that), rather than at the next change: a killed `zfs create` leaves nothing behind for long.
    */
   async recoverIfStale(): Promise<void> {
-    if (lockIsStale(this.lockPath())) await this.tx({ action: 'recover', name: this.name }, async () => {});
+    if (lockIsStale(this.lockPath()) || (await this.leftovers()))
+      await this.tx({ action: 'recover', name: this.name }, async () => {
+        await this.reconcile(undefined);
+      });
+  }
+
+  /** Did a process die leaving bodies in `tmp/` or a subtree lock? */
+  private async leftovers(): Promise<boolean> {
+    const names = async (rel: string) => readdir(this.abs(rel)).catch(() => [] as string[]);
+    if ((await names(TMP)).some((n) => !ownerAlive(n))) return true;
+    for (const n of await names(LOCKS)) {
+      const h = await this.subtreeHolder(n);
+      if (!h || processStartTime(h.pid) !== h.start) return true;
+    }
+    return false;
+  }
+
+  private async subtreeHolder(file: string): Promise<SubtreeHolder | undefined> {
+    try {
+      return JSON.parse(await readFile(this.abs(join(LOCKS, file)), 'utf8')) as SubtreeHolder;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Hold the subtrees of `names` (each dataset and all below it) for a change's slow part: taken all at
+   * once under the pool lock when no live holder has an overlapping one; else wait. The lock names
+   * what its holder may leave behind (`setCleanup`) for whoever finds it dead.
+   */
+  async lockSubtrees(names: string[], timeoutMs = 120_000): Promise<SubtreeLock> {
+    const deadline = Date.now() + timeoutMs;
+    const wanted = [...new Set(names)].sort();
+    let delay = 1;
+    for (;;) {
+      const got = await this.tx({ action: 'lock', name: wanted[0] ?? this.name }, async (meta) => {
+        await mkdir(this.abs(LOCKS), { recursive: true });
+        for (const file of await readdir(this.abs(LOCKS))) {
+          const held = decodeURIComponent(file.replace(/\.lock$/, ''));
+          if (!wanted.some((w) => overlaps(w, held))) continue;
+          const h = await this.subtreeHolder(file);
+          if (h && processStartTime(h.pid) === h.start) return undefined;
+          await this.releaseDead(meta, file, h);
+        }
+        const files = wanted.map((w) => this.abs(join(LOCKS, `${encodeURIComponent(w)}.lock`)));
+        const lock = new SubtreeLock(files);
+        await lock.write([]);
+        return lock;
+      });
+      if (got) return got;
+      if (Date.now() > deadline) throw cannot('EBUSY', 'lock', wanted.join(' '), 'dataset is busy');
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  /** Remove what a dead subtree lock's holder left (the caller holds the pool lock), then its lock. */
+  private async releaseDead(meta: PoolMeta, file: string, h: SubtreeHolder | undefined): Promise<void> {
+    const used = referencedPaths(meta);
+    for (const rel of h?.cleanup ?? []) if (!used.has(rel)) await this.removeBody(rel);
+    await unlink(this.abs(join(LOCKS, file))).catch(() => undefined);
+  }
+
+  /** A fresh place in `tmp/` for a body in the making, named after this process. */
+  private async stagePath(): Promise<string> {
+    await mkdir(this.abs(TMP), { recursive: true });
+    return join(TMP, `${OWNER}.${Date.now().toString(36)}-${++stageSeq}`);
   }
 
   /**
@@ -215,8 +313,13 @@ export class Pool {
       if (!used.has(rel) && existsSync(this.abs(rel))) await this.removeBody(rel);
     }
     await this.clearTmp();
+    for (const file of await readdir(this.abs(LOCKS)).catch(() => [] as string[])) {
+      const h = await this.subtreeHolder(file);
+      if (!h || processStartTime(h.pid) !== h.start) await this.releaseDead(meta, file, h);
+    }
   }
 
+  /** Remove what dead processes left in `tmp/` (a live one's bodies in the making stay). */
   private async clearTmp(): Promise<void> {
     const dir = this.abs(TMP);
     let names: string[];
@@ -225,7 +328,7 @@ export class Pool {
     } catch {
       return;
     }
-    for (const n of names) await this.removeBody(join(TMP, n));
+    for (const n of names) if (!ownerAlive(n)) await this.removeBody(join(TMP, n));
   }
 
   /** Remove a body and whatever bodies are nested in it. */
@@ -339,28 +442,100 @@ export class Pool {
     const type: DatasetType = opts.volsize !== undefined ? 'volume' : 'filesystem';
     const props = this.checkProps(name, type, opts.props ?? {});
     if (type === 'volume') props.volsize = String(opts.volsize);
-    await this.tx({ action: 'create', name }, async (meta, t) => {
-      if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
-      const parents = await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
-      const guid = newGuid();
-      const path = type === 'volume' ? join('volumes', guid) : this.childPath(meta, name);
-      t.cleanup([...parents.map((p) => meta.datasets[p]?.path ?? ''), path]);
-      await this.preparePlace(path, name, 'create');
-      if (type === 'volume') {
-        await mkdir(this.abs('volumes'), { recursive: true });
-        await this.driver.createVolume(this.abs(path), opts.volsize!);
-      } else await this.driver.createBody(this.abs(path));
-      meta.datasets[name] = this.newDataset(meta, { guid, type, path, props: {} });
-      await this.applyProps(meta, name, props);
-      t.commit();
-      await this.mountDataset(meta, name);
+    await this.createStaged(name, { type, parents: opts.parents ?? false, props }, async (stage) => {
+      if (type === 'volume') await this.driver.createVolume(this.abs(stage), opts.volsize!);
+      else await this.driver.createBody(this.abs(stage));
     });
   }
 
-  /** Create missing ancestors (with -p), else fail if the parent is missing. Returns those created. */
-  /** @internal */
-  async ensureParents(meta: PoolMeta, t: Tx, name: string, parents: boolean, action: string) {
-    const made: string[] = [];
+  /**
+   * Make a new dataset (or clone): its body is built in `tmp/` (`make`), with its properties enforced
+   * there, holding only the lock on its subtree; then, under the pool lock, everything is checked again,
+   * missing parents are made (-p), and the body moves into place as the record is committed.
+   */
+  private async createStaged(
+    name: string,
+    spec: {
+      type: DatasetType;
+      parents: boolean;
+      props: Record<string, string>;
+      /** Properties the dataset starts with (a volume clone's volsize). */
+      base?: Record<string, string>;
+      /** The snapshot a clone is made from. */
+      from?: string;
+    },
+    make: (stage: string, src: Entity | undefined) => Promise<void>,
+  ): Promise<void> {
+    const check = (meta: PoolMeta) => {
+      const src = spec.from !== undefined ? entityOf(meta, spec.from) : undefined;
+      if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
+      this.checkParents(meta, name, spec.parents, 'create');
+      return src;
+    };
+    const fail = <T>(p: Promise<T>) => zfsErrors('create', name, p);
+    check(this.meta());
+    const lock = await fail(this.lockSubtrees([name]));
+    const stage = await this.stagePath();
+    try {
+      const meta0 = this.meta();
+      const src0 = check(meta0);
+      await fail(make(stage, src0));
+      const guid = newGuid();
+      const draft: DatasetMeta = {
+        guid,
+        type: spec.type,
+        creation: 0,
+        createtxg: 0,
+        props: { ...spec.base },
+        ...(src0 ? { origin: src0.snap!.guid } : {}),
+        snapshots: {},
+        path: stage,
+      };
+      // The properties, enforced on the body in the making as the dataset will see them; read-only
+      // last, once the body is in place (a read-only body cannot move).
+      const { readonly, ...early } = spec.props;
+      const scratch: PoolMeta = { ...meta0, datasets: { ...meta0.datasets, [name]: draft } };
+      await fail(this.applyProps(scratch, name, early));
+      if (readonly !== undefined) draft.props.readonly = readonly;
+      const effective = (ds: string, k: string) => inheritedProp(scratch, ds, k)?.value;
+      if (src0) {
+        // A btrfs snapshot already carries the origin's compression and is writable: enforce only what
+        // differs (each property costs a btrfs call).
+        if (effective(name, 'compression') !== effective(src0.dataset, 'compression'))
+          await this.enforce(scratch, name, 'compression');
+      } else if (this.driver.info.compression && spec.props.compression === undefined) {
+        // Made outside its parent, the body did not inherit the parent's compression: set it.
+        await this.enforce(scratch, name, 'compression');
+      }
+      const makeReadonly = src0 ? effective(name, 'readonly') === 'on' : readonly !== undefined;
+      await this.tx({ action: 'create', name }, async (meta, t) => {
+        const src = check(meta);
+        if (src0 && src?.snap?.guid !== src0.snap!.guid) throw noDataset('open', spec.from!);
+        await this.ensureParents(meta, t, name, spec.parents, 'create');
+        const path = spec.type === 'volume' ? join('volumes', guid) : this.childPath(meta, name);
+        t.cleanup([path]);
+        await this.preparePlace(path, name, 'create');
+        await mkdir(dirname(this.abs(path)), { recursive: true });
+        await rename(this.abs(stage), this.abs(path));
+        meta.datasets[name] = this.newDataset(meta, {
+          guid,
+          type: spec.type,
+          path,
+          props: draft.props,
+          ...(draft.origin ? { origin: draft.origin } : {}),
+        });
+        if (makeReadonly) await this.enforce(meta, name, 'readonly');
+        t.commit();
+        await this.mountDataset(meta, name);
+      });
+    } finally {
+      if (existsSync(this.abs(stage))) await this.removeBody(stage).catch(() => undefined);
+      await lock.release();
+    }
+  }
+
+  /** Fail as zfs does when `name`'s parent is missing (without -p) or not a filesystem. */
+  private checkParents(meta: PoolMeta, name: string, parents: boolean, action: string): string[] {
     const missing: string[] = [];
     for (let p = parentName(name); p !== undefined && !meta.datasets[p]; p = parentName(p))
       missing.unshift(p);
@@ -369,6 +544,17 @@ export class Pool {
     if (missing.length && !parents) throw cannot('ENOENT', action, name, 'parent does not exist');
     if (missing.length && !meta.datasets[missing[0]!.split('/')[0]!])
       throw cannot('ENOENT', action, name, 'no such pool');
+    if (!missing.length && meta.datasets[parent]!.type !== 'filesystem')
+      throw cannot('EINVAL', action, name, 'parent is not a filesystem');
+    return missing;
+  }
+
+  /** Create missing ancestors (with -p), else fail if the parent is missing. Returns those created. */
+  /** @internal */
+  async ensureParents(meta: PoolMeta, t: Tx, name: string, parents: boolean, action: string) {
+    const made: string[] = [];
+    const missing = this.checkParents(meta, name, parents, action);
+    const parent = parentName(name)!;
     for (const p of missing) {
       const path = this.childPath(meta, p);
       t.cleanup([path]);
@@ -483,8 +669,9 @@ export class Pool {
       if (!isUserProp(k)) throw cannot('EINVAL', 'create snapshot', names[0]!, `invalid property '${k}'`);
       user[k] = v;
     }
-    await this.tx({ action: 'create snapshot', name: names[0]! }, async (meta, t) => {
-      const todo: { dataset: string; snap: string }[] = [];
+    const fail = <T>(p: Promise<T>) => zfsErrors('create snapshot', names[0]!, p);
+    const todoOf = (meta: PoolMeta) => {
+      const todo: { dataset: string; snap: string; guid: string }[] = [];
       for (const n of names) {
         const p = parseName(n);
         if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
@@ -492,33 +679,51 @@ export class Pool {
         for (const d of list) {
           if (meta.datasets[d]!.snapshots[p.snapshot!])
             throw cannot('EEXIST', 'create snapshot', `${d}@${p.snapshot!}`, 'dataset already exists');
-          todo.push({ dataset: d, snap: p.snapshot! });
+          todo.push({ dataset: d, snap: p.snapshot!, guid: meta.datasets[d]!.guid });
         }
       }
-      meta.txg += 1;
+      return todo;
+    };
+    todoOf(this.meta());
+    // The datasets' subtrees are held while their snapshots are taken; the pool only for the commit.
+    const lock = await fail(this.lockSubtrees(names.map((n) => parseName(n).dataset)));
+    try {
+      const meta0 = this.meta();
+      const todo = todoOf(meta0);
       const now = Math.floor(Date.now() / 1000);
-      const made: { ds: DatasetMeta; snap: string; s: SnapshotMeta; dataset: string }[] = [];
-      for (const { dataset, snap } of todo) {
-        const ds = meta.datasets[dataset]!;
-        made.push({
-          ds,
-          snap,
-          dataset,
-          s: { guid: newGuid(), creation: now, createtxg: meta.txg, user: { ...user } },
+      const made = todo.map((x) => ({ ...x, s: { guid: newGuid(), creation: now, user: { ...user } } }));
+      const paths = made.map((m) => join('snapshots', m.guid, m.s.guid));
+      await lock.write(paths);
+      try {
+        for (const m of made) {
+          await mkdir(this.abs(join('snapshots', m.guid)), { recursive: true });
+          const exclude = childrenOf(meta0, m.dataset).map((c) => c.slice(m.dataset.length + 1));
+          await this.driver.snapshotBody(
+            this.abs(meta0.datasets[m.dataset]!.path),
+            this.abs(join('snapshots', m.guid, m.s.guid)),
+            { readonly: true, exclude },
+          );
+        }
+        await this.tx({ action: 'create snapshot', name: names[0]! }, async (meta, t) => {
+          t.cleanup(paths);
+          const now = todoOf(meta);
+          // The same datasets as when the snapshots were taken (none renamed, replaced or added).
+          if (
+            JSON.stringify(now.map((x) => [x.dataset, x.guid])) !==
+            JSON.stringify(todo.map((x) => [x.dataset, x.guid]))
+          )
+            throw cannot('EBUSY', 'create snapshot', names[0]!, 'dataset is busy');
+          meta.txg += 1;
+          for (const m of made) meta.datasets[m.dataset]!.snapshots[m.snap] = { ...m.s, createtxg: meta.txg };
+          t.commit();
         });
+      } catch (err) {
+        for (const rel of paths) await this.removeBody(rel).catch(() => undefined);
+        throw err;
       }
-      t.cleanup(made.map((m) => snapshotPath(m.ds, m.s)));
-      for (const m of made) {
-        await mkdir(this.abs(join('snapshots', m.ds.guid)), { recursive: true });
-        const exclude = childrenOf(meta, m.dataset).map((c) => c.slice(m.dataset.length + 1));
-        await this.driver.snapshotBody(this.abs(m.ds.path), this.abs(snapshotPath(m.ds, m.s)), {
-          readonly: true,
-          exclude,
-        });
-        m.ds.snapshots[m.snap] = m.s;
-      }
-      t.commit();
-    });
+    } finally {
+      await lock.release();
+    }
   }
 
   async clone(snapName: string, name: string, opts: CreateOptions = {}): Promise<void> {
@@ -528,112 +733,116 @@ export class Pool {
     if (problem) throw cannot('EINVAL', 'create', name, problem);
     if (parseName(name).pool !== parseName(snapName).pool)
       throw cannot('EINVAL', 'create', name, 'source and target pools differ');
-    await this.tx({ action: 'create', name }, async (meta, t) => {
-      const src = entityOf(meta, snapName);
-      const props = this.checkProps(name, src.ds.type, opts.props ?? {});
-      if (meta.datasets[name]) throw cannot('EEXIST', 'create', name, 'dataset already exists');
-      await this.ensureParents(meta, t, name, opts.parents ?? false, 'create');
-      const guid = newGuid();
-      const path = src.ds.type === 'volume' ? join('volumes', guid) : this.childPath(meta, name);
-      t.cleanup([path]);
-      await this.preparePlace(path, name, 'create');
-      await this.driver.snapshotBody(this.abs(snapshotPath(src.ds, src.snap!)), this.abs(path), {
-        readonly: false,
-        exclude: [],
-      });
-      const inheritedProps: Record<string, string> =
-        src.ds.type === 'volume' ? { volsize: src.ds.props.volsize ?? '0' } : {};
-      meta.datasets[name] = this.newDataset(meta, {
-        guid,
+    const src = (() => {
+      try {
+        return entityOf(this.meta(), snapName);
+      } catch (err) {
+        throw asZfsError(err, 'create', name);
+      }
+    })();
+    const props = this.checkProps(name, src.ds.type, opts.props ?? {});
+    await this.createStaged(
+      name,
+      {
         type: src.ds.type,
-        path,
-        props: inheritedProps,
-        origin: src.snap!.guid,
-      });
-      await this.applyProps(meta, name, props);
-      // The btrfs snapshot already carries the origin's compression and is writable: enforce only what
-      // differs (each property costs a btrfs call).
-      const srcName = Object.entries(meta.datasets).find(([, d]) => d === src.ds)?.[0];
-      const effective = (ds: string | undefined, k: string) =>
-        ds === undefined ? undefined : inheritedProp(meta, ds, k)?.value;
-      if (effective(name, 'compression') !== effective(srcName, 'compression'))
-        await this.enforce(meta, name, 'compression');
-      if (effective(name, 'readonly') === 'on') await this.enforce(meta, name, 'readonly');
-      t.commit();
-      await this.mountDataset(meta, name);
-    });
+        parents: opts.parents ?? false,
+        props,
+        base: src.ds.type === 'volume' ? { volsize: src.ds.props.volsize ?? '0' } : {},
+        from: snapName,
+      },
+      async (stage, from) => {
+        await this.driver.snapshotBody(this.abs(snapshotPath(from!.ds, from!.snap!)), this.abs(stage), {
+          readonly: false,
+          exclude: [],
+        });
+      },
+    );
   }
 
   // ---- destroy ------------------------------------------------------------------------------------
 
+  /**
+   * Destroy datasets or snapshots: the record is committed under the pool lock, and the bodies are
+   * removed after it, holding only the subtree (a dead remover's leftovers are named in its lock).
+   */
   async destroy(name: string, opts: { recursive?: boolean; dependents?: boolean; dryRun?: boolean } = {}) {
     const p = parseName(name);
     const problem = datasetNameProblem(name, { snapshot: 'allow' });
     if (problem) throw cannot('EINVAL', 'destroy', name, problem);
     const recursive = opts.recursive || opts.dependents;
-    return this.tx({ action: 'destroy', name }, async (meta, t) => {
-      const doomedDs = new Set<string>();
-      const doomedSnaps: { dataset: string; snap: string }[] = [];
-      if (p.snapshot !== undefined) {
-        if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
-        const list = opts.recursive ? [p.dataset, ...descendantsOf(meta, p.dataset)] : [p.dataset];
-        for (const d of list)
-          if (meta.datasets[d]!.snapshots[p.snapshot]) doomedSnaps.push({ dataset: d, snap: p.snapshot });
-        if (doomedSnaps.length === 0)
-          throw new ZfsError('ENOENT', `could not find any snapshots to destroy; check snapshot names.`);
-        const clones = doomedSnaps.flatMap((s) => clonesOf(meta, s.dataset, s.snap));
-        if (clones.length && !opts.dependents)
-          throw needsFlag(name, 'snapshot has dependent clones', '-R', clones);
-        for (const c of clones) this.collect(meta, c, doomedDs, doomedSnaps);
-      } else {
-        const root = entityOf(meta, name);
-        if (parentName(name) === undefined)
-          throw cannot(
-            'EINVAL',
-            'destroy',
-            name,
-            "operation does not apply to pools\nuse 'zfs destroy -r " +
-              name +
-              "' to destroy all datasets in the pool\nuse 'zpool destroy " +
-              name +
-              "' to destroy the pool itself",
-          );
-        const kids = [...descendantsOf(meta, name), ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`)];
-        if (kids.length && !recursive) {
-          throw needsFlag(name, 'filesystem has children', '-r', kids);
+    const lock = opts.dryRun ? undefined : await zfsErrors('destroy', name, this.lockSubtrees([p.dataset]));
+    try {
+      const done = await this.tx({ action: 'destroy', name }, async (meta, t) => {
+        const doomedDs = new Set<string>();
+        const doomedSnaps: { dataset: string; snap: string }[] = [];
+        if (p.snapshot !== undefined) {
+          if (!meta.datasets[p.dataset]) throw noDataset('open', p.dataset);
+          const list = opts.recursive ? [p.dataset, ...descendantsOf(meta, p.dataset)] : [p.dataset];
+          for (const d of list)
+            if (meta.datasets[d]!.snapshots[p.snapshot]) doomedSnaps.push({ dataset: d, snap: p.snapshot });
+          if (doomedSnaps.length === 0)
+            throw new ZfsError('ENOENT', `could not find any snapshots to destroy; check snapshot names.`);
+          const clones = doomedSnaps.flatMap((s) => clonesOf(meta, s.dataset, s.snap));
+          if (clones.length && !opts.dependents)
+            throw needsFlag(name, 'snapshot has dependent clones', '-R', clones);
+          for (const c of clones) this.collect(meta, c, doomedDs, doomedSnaps);
+        } else {
+          const root = entityOf(meta, name);
+          if (parentName(name) === undefined)
+            throw cannot(
+              'EINVAL',
+              'destroy',
+              name,
+              "operation does not apply to pools\nuse 'zfs destroy -r " +
+                name +
+                "' to destroy all datasets in the pool\nuse 'zpool destroy " +
+                name +
+                "' to destroy the pool itself",
+            );
+          const kids = [
+            ...descendantsOf(meta, name),
+            ...sortedSnapshots(root.ds).map(([s]) => `${name}@${s}`),
+          ];
+          if (kids.length && !recursive) {
+            throw needsFlag(name, 'filesystem has children', '-r', kids);
+          }
+          const set = new Set<string>();
+          const snaps: { dataset: string; snap: string }[] = [];
+          this.collect(meta, name, set, snaps);
+          const outside = [...set].flatMap((d) => clonesOf(meta, d)).filter((c) => !set.has(c));
+          if (outside.length && !opts.dependents)
+            throw needsFlag(name, 'filesystem has dependent clones', '-R', outside);
+          for (const c of outside) this.collect(meta, c, set, snaps);
+          for (const d of set) doomedDs.add(d);
+          doomedSnaps.push(...snaps);
         }
-        const set = new Set<string>();
-        const snaps: { dataset: string; snap: string }[] = [];
-        this.collect(meta, name, set, snaps);
-        const outside = [...set].flatMap((d) => clonesOf(meta, d)).filter((c) => !set.has(c));
-        if (outside.length && !opts.dependents)
-          throw needsFlag(name, 'filesystem has dependent clones', '-R', outside);
-        for (const c of outside) this.collect(meta, c, set, snaps);
-        for (const d of set) doomedDs.add(d);
-        doomedSnaps.push(...snaps);
-      }
-      // Deepest first; clones before the snapshots they came from.
-      const dsOrder = [...doomedDs].sort(
-        (a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a),
-      );
-      if (opts.dryRun)
-        return { datasets: dsOrder, snapshots: doomedSnaps.map((s) => `${s.dataset}@${s.snap}`) };
-      for (const d of dsOrder) await this.unmountDataset(meta, d, 'destroy');
-      const paths: string[] = [];
-      for (const d of dsOrder) paths.push(meta.datasets[d]!.path);
-      for (const s of doomedSnaps) {
-        const ds = meta.datasets[s.dataset]!;
-        paths.push(snapshotPath(ds, ds.snapshots[s.snap]!));
-      }
-      t.cleanup(paths);
-      for (const s of doomedSnaps) delete meta.datasets[s.dataset]!.snapshots[s.snap];
-      const guids = dsOrder.map((d) => meta.datasets[d]!.guid);
-      for (const d of dsOrder) delete meta.datasets[d];
-      t.commit();
-      for (const rel of paths) await this.removeBody(rel);
-      for (const g of guids) await rm(this.abs(join('snapshots', g)), { recursive: true, force: true });
-      return { datasets: dsOrder, snapshots: doomedSnaps.map((s) => `${s.dataset}@${s.snap}`) };
-    });
+        // Deepest first; clones before the snapshots they came from.
+        const dsOrder = [...doomedDs].sort(
+          (a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a),
+        );
+        const result = { datasets: dsOrder, snapshots: doomedSnaps.map((s) => `${s.dataset}@${s.snap}`) };
+        if (opts.dryRun) return { result, paths: [], guids: [] };
+        for (const d of dsOrder) await this.unmountDataset(meta, d, 'destroy');
+        const paths: string[] = [];
+        for (const d of dsOrder) paths.push(meta.datasets[d]!.path);
+        for (const s of doomedSnaps) {
+          const ds = meta.datasets[s.dataset]!;
+          paths.push(snapshotPath(ds, ds.snapshots[s.snap]!));
+        }
+        t.cleanup(paths);
+        await lock!.write(paths);
+        for (const s of doomedSnaps) delete meta.datasets[s.dataset]!.snapshots[s.snap];
+        const guids = dsOrder.map((d) => meta.datasets[d]!.guid);
+        for (const d of dsOrder) delete meta.datasets[d];
+        t.commit();
+        return { result, paths, guids };
+      });
+      for (const rel of done.paths) await this.removeBody(rel);
+      for (const g of done.guids) await rm(this.abs(join('snapshots', g)), { recursive: true, force: true });
+      return done.result;
+    } finally {
+      await lock?.release();
+    }
   }
 
   /** A dataset, its descendants and all their snapshots. */
@@ -733,8 +942,8 @@ export class Pool {
     const id = newGuid();
     const r: ReplaceIntent = {
       path: ds.path,
-      fresh: join(TMP, `fresh-${id}`),
-      old: join(TMP, `old-${id}`),
+      fresh: join(TMP, `${OWNER}.fresh-${id}`),
+      old: join(TMP, `${OWNER}.old-${id}`),
       children: childrenOf(meta, name).map((c) => c.slice(name.length + 1)),
       ...(keep.length ? { keep } : {}),
     };
@@ -925,12 +1134,16 @@ export class Tx {
   private paths: string[] = [];
   private replace: ReplaceIntent | undefined;
   committed = false;
+  /** The record as last committed, to tell what this change changed. */
+  private before: PoolMeta;
   constructor(
     private readonly pool: Pool,
     readonly lock: FileLock,
     private readonly meta: PoolMeta,
     private readonly op: string,
-  ) {}
+  ) {
+    this.before = structuredClone(meta);
+  }
 
   /** Record paths to clean up should this process die before the commit. */
   cleanup(paths: string[]): void {
@@ -949,8 +1162,38 @@ export class Tx {
   }
 
   commit(): void {
-    this.pool.withSpace(() => writeMeta(this.pool.top, this.meta));
+    const change = diffMeta(this.before, this.meta);
+    this.pool.withSpace(() => commitMeta(this.pool.top, change));
+    this.before = structuredClone(this.meta);
     this.committed = true;
+  }
+}
+
+/** Subtrees held for a change's slow part (see Pool.lockSubtrees). */
+export class SubtreeLock {
+  private released = false;
+  constructor(private readonly files: string[]) {}
+
+  /** Name what to remove, should this process die before it is done. */
+  async write(cleanup: string[]): Promise<void> {
+    const body = JSON.stringify({ pid: process.pid, start: OWNER.split('-')[1], cleanup });
+    for (const [i, f] of this.files.entries())
+      await writeFile(f, i === 0 ? body : JSON.stringify({ pid: process.pid, start: OWNER.split('-')[1] }));
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    for (const f of this.files) await unlink(f).catch(() => undefined);
+  }
+}
+
+/** `p`, its failure said as zfs says it (`cannot <action> '<name>': ...`). */
+async function zfsErrors<T>(action: string, name: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw asZfsError(err, action, name);
   }
 }
 

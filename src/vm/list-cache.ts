@@ -21,9 +21,9 @@ import {
   readSync,
   statSync,
 } from 'node:fs';
-import { join } from 'node:path';
 import { writeFileAtomicSync } from '../common/index.ts';
 import { runPath } from '../platform/index.ts';
+import { metaKey } from '../storage/index.ts';
 import { generationFile, type VmRecord } from './store.ts';
 
 /** The pool a cache is of: its name and where its storage is reached. */
@@ -148,9 +148,8 @@ export function readColumns(
 
 /** The key the pool has now (read it before reading the pool). */
 export function cacheKey(pool: PoolRef): string {
-  const meta = statSync(join(pool.top, 'meta', 'pool.json'), { bigint: true });
   const gen = statSync(generationFile(), { throwIfNoEntry: false });
-  return `${meta.ino}:${meta.mtimeNs}:${meta.size}:${gen?.ino ?? 0}:${gen?.size ?? 0}`;
+  return `${metaKey(pool.top)}:${gen?.ino ?? 0}:${gen?.size ?? 0}`;
 }
 
 /** Is any command working on a VM now, or did one die holding its lock? */
