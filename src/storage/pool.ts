@@ -182,6 +182,9 @@ export class Pool {
       lock = await take();
     }
     await this.ensureReserve();
+    // What dead processes left outside the pool lock (bodies in the making, subtree locks) goes first.
+    if (subject.action !== 'recover' && (await this.leftovers()))
+      await this.reconcile(undefined).catch(() => undefined);
     const meta = readMetaCopy(this.rec.top);
     const t = new Tx(this, lock, meta, op);
     try {

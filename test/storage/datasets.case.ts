@@ -493,6 +493,101 @@ export function datasetSuite(o: SuiteOptions): void {
       }
     });
 
+    it('changes to different datasets go on at once; a subtree in use waits', async () => {
+      const { openPool } = await import('../../src/storage/index.ts');
+      const pool = openPool(P);
+      await zfs('create', `${P}/busy`);
+      // This process holds one VM-like subtree, as a slow clone or copy would.
+      const held = await pool.lockSubtrees([`${P}/busy`]);
+      let waiting = true;
+      const child = cli('zfs', ['create', `${P}/busy/child`]).then((r) => {
+        waiting = false;
+        return r;
+      });
+      const snap = cli('zfs', ['snapshot', `${P}/busy@held`]);
+      const t0 = Date.now();
+      await zfs('create', `${P}/free`);
+      await zfs('snapshot', `${P}/free@one`);
+      await zfs('clone', `${P}/free@one`, `${P}/free2`);
+      await zfs('destroy', `${P}/free2`);
+      assert.ok(Date.now() - t0 < 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(waiting, true, 'a change inside the held subtree waited');
+      assert.deepEqual(await list('-r', `${P}/busy`), [`${P}/busy`]);
+      await held.release();
+      assert.equal((await child).code, 0);
+      assert.equal((await snap).code, 0);
+      assert.deepEqual(await list('-t', 'all', '-r', `${P}/busy`), [
+        `${P}/busy`,
+        `${P}/busy@held`,
+        `${P}/busy/child`,
+      ]);
+      await zfs('destroy', '-r', `${P}/busy`);
+      await zfs('destroy', '-r', `${P}/free`);
+    });
+
+    it('clones made at once by several processes all land, each whole', async () => {
+      await zfs('create', `${P}/origin`);
+      writeFileSync(join(pathOf(`${P}/origin`), 'f'), 'content');
+      await zfs('snapshot', `${P}/origin@s`);
+      const names = Array.from({ length: 6 }, (_, i) => `${P}/par${i}`);
+      const results = await Promise.all(names.map((n) => cli('zfs', ['clone', `${P}/origin@s`, n])));
+      assert.deepEqual(
+        results.map((r) => [r.code, r.stderr]),
+        names.map(() => [0, '']),
+      );
+      assert.deepEqual(
+        (await list('-r', P)).filter((n) => n.includes('/par')),
+        names,
+      );
+      for (const n of names) assert.equal(readFileSync(join(pathOf(n), 'f'), 'utf8'), 'content');
+      // Every clone names its origin, and nothing is left in the making.
+      const origins = (await zfs('get', '-H', '-o', 'value', 'origin', ...names)).trim().split('\n');
+      assert.deepEqual(
+        origins,
+        names.map(() => `${P}/origin@s`),
+      );
+      const { openPool } = await import('../../src/storage/index.ts');
+      const pool = openPool(P);
+      assert.deepEqual(readdirSync(join(pool.top, 'tmp')), []);
+      assert.deepEqual(readdirSync(join(pool.top, 'meta', 'locks')), []);
+      await Promise.all(names.map((n) => zfs('destroy', n)));
+    });
+
+    it('clones killed together at any point leave each whole or gone, and nothing else', async () => {
+      const { openPool } = await import('../../src/storage/index.ts');
+      const pool = openPool(P);
+      const seen = { whole: 0, gone: 0 };
+      for (const ms of [40, 90, 140, 200, 300, 2000]) {
+        const names = [0, 1, 2].map((i) => `${P}/k${ms}x${i}`);
+        const kids = names.map((n) =>
+          spawn(join(ROOT, 'bin', 'zfs'), ['clone', `${P}/origin@s`, n], { stdio: 'ignore' }),
+        );
+        const closed = kids.map((k) => new Promise((r) => k.on('close', r)));
+        await new Promise((r) => setTimeout(r, ms));
+        for (const k of kids) k.kill('SIGKILL');
+        await Promise.all(closed);
+        // The next change of the pool cleans up after the dead.
+        await zfs('create', `${P}/after${ms}`);
+        const listed = await list('-r', P);
+        for (const n of names) {
+          if (listed.includes(n)) {
+            seen.whole++;
+            assert.equal(readFileSync(join(pathOf(n), 'f'), 'utf8'), 'content', n);
+            await zfs('destroy', n);
+          } else {
+            seen.gone++;
+            assert.equal(existsSync(pathOf(n)), false, `${n} left a body`);
+          }
+        }
+        await zfs('destroy', `${P}/after${ms}`);
+        assert.deepEqual(readdirSync(join(pool.top, 'tmp')), [], `killed after ${ms} ms`);
+        assert.deepEqual(readdirSync(join(pool.top, 'meta', 'locks')), [], `killed after ${ms} ms`);
+      }
+      assert.ok(seen.whole > 0 && seen.gone > 0, JSON.stringify(seen));
+      await zfs('destroy', '-r', `${P}/origin`);
+    });
+
     it('export and import: data, properties and mounts come back, loop devices included', async () => {
       const where = join(env.dir, 'custom-mp');
       await zfs('create', '-o', `mountpoint=${where}`, '-o', 'com.joyent:keep=yes', `${P}/persist`);

@@ -110,6 +110,24 @@ describe('crash safety', { skip, timeout: 300_000 }, () => {
     });
   });
 
+  it('two creates killed together at any point leave each VM complete or gone', async () => {
+    const outcomes = { whole: 0, gone: 0 };
+    for (const ms of [100, 200, 280, 360, 450, 600, 3000]) {
+      const uuids = [randomUUID(), randomUUID()];
+      await Promise.all(uuids.map((uuid) => killedAfter(['create', '-f', payload({ uuid })], ms)));
+      const listed = (await ok('vmadm', ['lookup'])).split('\n');
+      for (const uuid of uuids) {
+        if (listed.includes(uuid)) {
+          outcomes.whole++;
+          await assertWhole(uuid);
+          await ok('vmadm', ['delete', uuid]);
+        } else outcomes.gone++;
+        assert.deepEqual(await remains(uuid), [], `killed after ${ms} ms, listed: ${listed.includes(uuid)}`);
+      }
+    }
+    assert.ok(outcomes.whole > 0 && outcomes.gone > 0, JSON.stringify(outcomes));
+  });
+
   it('no other VM was touched', async () => {
     const now = await get(bystander);
     assert.equal(now.state, 'running');
