@@ -129,7 +129,9 @@ export class OciRuntime implements ZoneRuntime {
       const st = await this.state(id);
       if (st?.status === 'created' || st?.status === 'running') return;
       const exit = await this.exitStatus(id);
-      if (exit !== undefined || Date.now() > deadline) {
+      const gone = exit === undefined && (await monitorGone(dir));
+      if (gone && ['created', 'running'].includes((await this.state(id))?.status ?? '')) return;
+      if (exit !== undefined || gone || Date.now() > deadline) {
         const log = await readFile(join(dir, 'console.log'), 'utf8').catch(() => '');
         await this.delete(id, { force: true }).catch(() => undefined);
         throw new ZonixError(
@@ -312,4 +314,19 @@ export class OciRuntime implements ZoneRuntime {
 async function monitorAlive(pid: number): Promise<boolean> {
   const st = procStat(pid);
   return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+}
+
+/**
+ * Did the zone's monitor (conmon) exit without a container (the runtime's create failed)? Read the
+ * state once more after seeing it gone: the container may have appeared just before.
+ */
+async function monitorGone(dir: string): Promise<boolean> {
+  const pid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return isErrno(err, 'ESRCH');
+  }
 }
