@@ -26,6 +26,9 @@ import {
   type PoolMeta,
 } from './meta.ts';
 
+// Frozen records, as under the test runner, whichever way this file is run.
+process.env.ZONIX_CHECKS = '1';
+
 function fresh(): { top: string; done: () => void } {
   const top = mkdtempSync(join(tmpdir(), 'zonix-meta-'));
   mkdirSync(join(top, 'meta'));

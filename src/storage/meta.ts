@@ -7,8 +7,9 @@
  * A change appends one line naming the datasets it set or removed, so its cost does not grow with the
  * pool; every so often the journal is folded into a new base (of the next generation) and the old
  * journal dropped. A line torn by a crash was never committed and is ignored. Reads are cached per
- * process, keyed on the two files' identity and size, and the cached record is frozen: changes work
- * on a copy (`readMetaCopy`).
+ * process, keyed on the two files' identity and size, and the cached record is shared: it is never
+ * changed (changes work on a copy, `readMetaCopy`). With ZONIX_CHECKS=1 (the test runner sets it) it
+ * is frozen, so that code which changes it fails its tests.
  * @module
  */
 import {
@@ -186,8 +187,10 @@ function applyChange(meta: PoolMeta, c: MetaChange): void {
   meta.txg = c.txg;
 }
 
+const checks = () => process.env.ZONIX_CHECKS === '1';
+
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+  if (checks() && o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);
   }
@@ -203,7 +206,7 @@ function loaded(top: string): Loaded {
   return l;
 }
 
-/** The record as it is now (frozen: read it, never change it). */
+/** The record as it is now (shared: read it, never change it). */
 export function readMeta(top: string): PoolMeta {
   return loaded(top).meta;
 }
@@ -248,28 +251,40 @@ export function diffMeta(before: PoolMeta, after: PoolMeta): MetaChange {
  */
 export function commitMeta(top: string, change: MetaChange): void {
   const cur = loaded(top);
+  // The record after the change, sharing what did not change with the one before.
+  const next: PoolMeta = { ...cur.meta, ...change.head, txg: change.txg, datasets: { ...cur.meta.datasets } };
+  for (const name of change.del) delete next.datasets[name];
+  Object.assign(next.datasets, structuredClone(change.set));
+  deepFreeze(next);
   if (cur.entries >= FOLD_AFTER) {
-    const next = structuredClone(cur.meta);
-    applyChange(next, change);
     writeFileAtomicSync(metaPath(top), JSON.stringify({ gen: cur.gen + 1, ...next }));
     try {
       unlinkSync(journalPath(top, cur.gen));
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
+    cache.set(top, { key: metaKey(top), meta: next, gen: cur.gen + 1, journalBytes: 0, entries: 0 });
     return;
   }
+  const line = Buffer.from(JSON.stringify(change) + '\n');
   const fd = openSync(journalPath(top, cur.gen), constants.O_WRONLY | constants.O_CREAT, 0o644);
   try {
     // Whatever a crash tore off the end goes, so the line starts clean.
     ftruncateSync(fd, cur.journalBytes);
-    const line = Buffer.from(JSON.stringify(change) + '\n');
     let off = 0;
     while (off < line.length) off += writeSync(fd, line, off, line.length - off, cur.journalBytes + off);
     fdatasyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  const key = metaKey(top);
+  cache.set(top, {
+    key,
+    meta: next,
+    gen: cur.gen,
+    journalBytes: cur.journalBytes + line.length,
+    entries: cur.entries + 1,
+  });
 }
 
 export function newGuid(): string {

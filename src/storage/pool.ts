@@ -30,7 +30,6 @@ import {
   commitMeta,
   diffMeta,
   readMeta,
-  readMetaCopy,
   snapshotPath,
   sortedSnapshots,
   type DatasetMeta,
@@ -185,8 +184,9 @@ export class Pool {
     // What dead processes left outside the pool lock (bodies in the making, subtree locks) goes first.
     if (subject.action !== 'recover' && (await this.leftovers()))
       await this.reconcile(undefined).catch(() => undefined);
-    const meta = readMetaCopy(this.rec.top);
-    const t = new Tx(this, lock, meta, op);
+    const before = this.meta();
+    const meta = structuredClone(before);
+    const t = new Tx(this, lock, before, meta, op);
     try {
       return await fn(meta, t);
     } catch (err) {
@@ -1137,16 +1137,14 @@ export class Tx {
   private paths: string[] = [];
   private replace: ReplaceIntent | undefined;
   committed = false;
-  /** The record as last committed, to tell what this change changed. */
-  private before: PoolMeta;
   constructor(
     private readonly pool: Pool,
     readonly lock: FileLock,
+    /** The record as last committed (shared, never changed), to tell what this change changed. */
+    private before: PoolMeta,
     private readonly meta: PoolMeta,
     private readonly op: string,
-  ) {
-    this.before = structuredClone(meta);
-  }
+  ) {}
 
   /** Record paths to clean up should this process die before the commit. */
   cleanup(paths: string[]): void {
@@ -1167,7 +1165,7 @@ export class Tx {
   commit(): void {
     const change = diffMeta(this.before, this.meta);
     this.pool.withSpace(() => commitMeta(this.pool.top, change));
-    this.before = structuredClone(this.meta);
+    this.before = this.pool.meta();
     this.committed = true;
   }
 }
