@@ -1,6 +1,7 @@
 // Bundle each CLI into one file under dist/ so that it starts fast (one file to load, no TypeScript at
 // run time), and stamp the build.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -74,3 +75,22 @@ const d = new Date();
 const p = (n) => String(n).padStart(2, '0');
 const stamp = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}T${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
 writeFileSync(join(root, 'dist', 'buildstamp'), stamp + '\n');
+
+// zonix-client, the small C program through which `vmadm` runs its commands in zonixd (see
+// src/cli/server.ts), stamped with this build so that zonixd serves only its own build's clients.
+// Without a C compiler the tools run each command in their own Node process, as they always can.
+const cc = spawnSync(
+  'cc',
+  [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    `-DZONIX_BUILD="${stamp}"`,
+    '-o',
+    join(root, 'dist', 'zonix-client'),
+    join(root, 'src/cli/bin/zonix-client.c'),
+  ],
+  { stdio: 'inherit' },
+);
+if (cc.error || cc.status !== 0)
+  console.warn('build: no C compiler (cc): vmadm runs each command in its own Node process');

@@ -10,7 +10,7 @@ if ! command -v node >/dev/null || [ "$(printf '%s\n' "$need_node" "$(node -p pr
 fi
 
 pkgs=(btrfs-progs e2fsprogs util-linux iproute2 nftables runc busybox-static
-      zstd xz-utils bzip2 tar qemu-system-x86 bpftrace debootstrap
+      gcc libc6-dev zstd xz-utils bzip2 tar qemu-system-x86 bpftrace debootstrap
       docker-registry skopeo openssl conmon crun)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

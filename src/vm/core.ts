@@ -211,20 +211,21 @@ export class VmCore {
       delete vm.zone_state;
       const boot = payload.autoboot !== false && driver.bootable;
       if (boot) reportProgress(op, { phase: 'booting', subject: uuid });
-      // The manifest and the mark that the VM is complete, and its first boot, at once: killed
-      // meanwhile, the VM is not complete and the next look removes it, its zone first.
+      // The manifest (with its boot time, when it boots) and the mark that the VM is complete, and
+      // its first boot, at once: killed meanwhile, or if the boot fails, the VM is not complete and
+      // is removed, its zone first. So one synced write of the manifest does.
       const meta = this.pool.meta();
+      const booted = new Date().toISOString();
+      const written: VmRecord = boot
+        ? { ...vm, autoboot: true, boot_timestamp: booted, last_modified: booted }
+        : vm;
       await Promise.all([
         (async () => {
-          await this.store.write(vm, meta);
+          await this.store.write(written, meta);
           await this.store.setPhase(uuid, 'ready');
         })(),
         boot ? driver.boot(vm, this.context(uuid, op, meta)) : undefined,
       ]);
-      if (boot) {
-        const booted = new Date().toISOString();
-        await this.store.write({ ...vm, autoboot: true, boot_timestamp: booted, last_modified: booted });
-      }
     } catch (err) {
       // A cancelled or failed create (its zone could not boot) leaves nothing behind.
       if (made) await this.removeLocked(uuid).catch(() => undefined);
@@ -301,8 +302,8 @@ export class VmCore {
   }
 
   /**
-   * Halt the running VM, the caller holding its lock, and record how init ended; `set` is written
-   * as it halts (a stop turns autoboot off, as SmartOS does).
+   * Halt the running VM, the caller holding its lock, and record how init ended with `set` (a stop
+   * turns autoboot off, as SmartOS does).
    */
   async haltLocked(
     vm: VmRecord,
@@ -313,14 +314,15 @@ export class VmCore {
     const meta = this.pool.meta();
     reportProgress(op, { phase: 'halting', subject: vm.uuid });
     const ctx = this.context(vm.uuid, op, meta);
-    // `set` is on its way to the pool (its fsyncs on libuv's threads) while the zone halts.
+    // A halt that may take long (init is asked first) has `set` on its way to the pool (its fsyncs
+    // on libuv's threads) while the zone halts; a forced one is over in milliseconds, and `set` goes
+    // with how init ended, in one synced write.
+    const early = !opts.force && Object.keys(set).length > 0;
     await Promise.all([
-      Object.keys(set).length
-        ? this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() }, meta)
-        : undefined,
+      early ? this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() }, meta) : undefined,
       this.driver(vm).halt(vm, ctx, opts),
     ]);
-    const after = this.store.read(vm.uuid, meta)!;
+    const after = early ? this.store.read(vm.uuid, meta)! : { ...vm, ...set };
     // conmon records init's status right after reaping it: give it a moment.
     let exit = await ctx.runtime.exitRecord(vm.uuid);
     for (let i = 0; exit === undefined && i < 100; i++) {
@@ -331,6 +333,7 @@ export class VmCore {
       ...after,
       ...(exit !== undefined ? { exit_status: exit.status } : {}),
       exit_timestamp: (exit?.time ?? new Date()).toISOString(),
+      ...(!early && Object.keys(set).length ? { last_modified: new Date().toISOString() } : {}),
     });
   }
 

@@ -125,7 +125,8 @@ export class OciRuntime implements ZoneRuntime {
     await run('conmon', argv, { timeoutMs: 30_000, cwd: dir });
     // conmon returns once it has forked; the container appears when the runtime's create is done.
     const deadline = Date.now() + 30_000;
-    for (let delay = 2; ; delay = Math.min(delay + 1, 10)) {
+    // Polled every millisecond at first (a create takes some 40 ms), less often later.
+    for (let delay = 1, n = 0; ; delay = ++n < 200 ? 1 : 10) {
       const st = await this.state(id);
       if (st?.status === 'created' || st?.status === 'running') return;
       const exit = await this.exitStatus(id);
@@ -242,7 +243,7 @@ export class OciRuntime implements ZoneRuntime {
   /** Wait (briefly) for the zone's conmon to go, so nothing of the zone outlives its delete. */
   private async waitMonitor(id: string): Promise<void> {
     const pid = Number(await readFile(join(zoneDir(id), 'conmon.pid'), 'utf8').catch(() => '0'));
-    for (let i = 0; pid > 0 && i < 100 && (await monitorAlive(pid)); i++) await sleep(20);
+    for (let i = 0; pid > 0 && i < 200 && (await monitorAlive(pid)); i++) await sleep(i < 100 ? 2 : 20);
   }
 
   /** The zone's status, read from files (see ZoneStates.stateSync). */

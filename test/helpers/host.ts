@@ -43,6 +43,8 @@ export interface CliOptions {
   /** A file to write stdout to (binary streams). */
   stdoutFile?: string;
   input?: string | Buffer;
+  /** The folder to run it in. */
+  cwd?: string;
 }
 
 /** Run one of the bin/ tools as a user would. */
@@ -53,6 +55,7 @@ export function cli(tool: string, args: string[], opts: CliOptions = {}): Promis
     const child = spawn(join(ROOT, 'bin', tool), args, {
       stdio: [inFd ?? (opts.input !== undefined ? 'pipe' : 'ignore'), outFd ?? 'pipe', 'pipe'],
       env: process.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -163,4 +166,40 @@ async function rmdirQuiet(path: string): Promise<void> {
 export function zoneTestSkip(): string | false {
   if (!isRoot) return 'needs root';
   return findTool('runc') && findTool('conmon') ? false : 'needs runc and conmon';
+}
+
+export interface Zonixd {
+  pid: number;
+  /** What it logged so far (one line per command it ran). */
+  log(): string;
+  /** SIGTERM, and its exit code once it has gone. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Start bin/zonixd with this process's environment (so the CLIs the test runs, having the same ZONIX_*
+ * settings, go through it) and wait until it listens.
+ */
+export async function startZonixd(args: string[] = []): Promise<Zonixd> {
+  const child = spawn(join(ROOT, 'bin', 'zonixd'), args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: process.env,
+  });
+  let text = '';
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('listening on')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`zonixd exited ${code}: ${text}`)));
+  });
+  return {
+    pid: child.pid!,
+    log: () => text,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UsageError, ZonixError } from '../../common/index.ts';
 import { defaultHost, type Host } from '../../host/index.ts';
 
@@ -19,14 +20,15 @@ export function host(): Host {
 }
 
 /** The JSON payload from -f FILE, or stdin (refused when it is a terminal). */
-export function readPayload(file: string | undefined, io: Io, cmd: string): unknown {
+export async function readPayload(file: string | undefined, io: Io, cmd: string): Promise<unknown> {
   let text: string;
   if (file !== undefined && file !== '-') {
-    if (!existsSync(file)) throw new ZonixError('ENOENT', `File: ${file} does not exist.`);
-    text = readFileSync(file, 'utf8');
+    const path = resolve(io.cwd ?? '.', file);
+    if (!existsSync(path)) throw new ZonixError('ENOENT', `File: ${file} does not exist.`);
+    text = readFileSync(path, 'utf8');
   } else {
     if (io.stdin.isTTY) throw new UsageError(`Will not ${cmd} from stdin when stdin is a tty.`, USAGE);
-    text = readFileSync(0, 'utf8');
+    text = io.readInput ? await io.readInput() : readFileSync(0, 'utf8');
   }
   try {
     return JSON.parse(text) as unknown;

@@ -1,6 +1,7 @@
 /**
  * `vmadm events [-f] [-j] [-r] [uuid]`: the VMs' create, modify and delete events as they happen,
- * until interrupted (SIGINT or SIGTERM end it with exit 0, as does a reader of stdout that goes away).
+ * until interrupted (SIGINT or SIGTERM end it with exit 0, as does a reader of stdout that goes away,
+ * or, run by zonixd, the client going away).
  * `-j` prints each event as one JSON object per line, `-f` full dates and zonenames, `-r` a line once
  * the stream is ready.
  * @module
@@ -39,8 +40,14 @@ export async function events(args: string[], io: Io): Promise<number> {
     onError: (err) => fail(err),
   });
   const interrupted = () => stop(0);
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  // Run by zonixd, the stream ends when the client goes or zonixd stops; run in its own process,
+  // when the process is interrupted.
+  const signal = io.until;
+  if (signal) signal.addEventListener('abort', interrupted, { once: true });
+  else {
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
+  }
   try {
     const vms = await watcher.start();
     if (has(p, 'r')) {
@@ -56,6 +63,7 @@ export async function events(args: string[], io: Io): Promise<number> {
     return await ended;
   } finally {
     watcher.close();
+    signal?.removeEventListener('abort', interrupted);
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
   }

@@ -11,8 +11,8 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
   switch (cmd) {
     case 'create': {
       const p = getopt(rest, 'f:', USAGE);
-      const payload = readPayload(last(p, 'f'), io, 'create');
-      const { uuid } = await host().create(payload);
+      const payload = await readPayload(last(p, 'f'), io, 'create');
+      const { uuid } = await host().create(payload, io.op);
       say(io, `Successfully created VM ${uuid}`);
       return 0;
     }
@@ -23,7 +23,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       if (action === 'update' && (brand === undefined || brand.startsWith('-')))
         throw new UsageError('validate update requires a brand', USAGE);
       const p = getopt(more, 'f:', USAGE);
-      const payload = readPayload(last(p, 'f'), io, 'validate');
+      const payload = await readPayload(last(p, 'f'), io, 'validate');
       const b = action === 'create' ? (payload as { brand?: unknown }).brand : brand;
       const { formatValidateResult, validatePayload } = await import('../../vm/index.ts');
       const result = validatePayload(payload, action, typeof b === 'string' ? b : undefined);
@@ -34,7 +34,8 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     case 'start':
     case 'boot': {
       const uuid = uuidArg(rest, cmd);
-      if (await idempotent(io, () => host().start(uuid))) say(io, `Successfully started VM ${uuid}`);
+      if (await idempotent(io, () => host().start(uuid, { op: io.op })))
+        say(io, `Successfully started VM ${uuid}`);
       return 0;
     }
     case 'stop':
@@ -53,7 +54,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
           'EINVAL',
           'Timeout option is only supported for bhyve, KVM and docker containers.',
         );
-      if (await idempotent(io, () => host().stop(uuid, { force: has(p, 'F') })))
+      if (await idempotent(io, () => host().stop(uuid, { force: has(p, 'F'), op: io.op })))
         say(io, `Successfully completed stop for VM ${uuid}`);
       return 0;
     }
@@ -65,7 +66,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
         USAGE,
       );
       const uuid = uuidArg(operands, cmd);
-      if (await idempotent(io, () => host().reboot(uuid, { force: has(p, 'F') })))
+      if (await idempotent(io, () => host().reboot(uuid, { force: has(p, 'F'), op: io.op })))
         say(io, `Successfully completed reboot for VM ${uuid}`);
       return 0;
     }
@@ -77,8 +78,8 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
         USAGE,
       );
       const uuid = uuidArg(operands, cmd);
-      const payload = readPayload(last(p, 'f'), io, 'take payload');
-      await host().reprovision(uuid, payload);
+      const payload = await readPayload(last(p, 'f'), io, 'take payload');
+      await host().reprovision(uuid, payload, { op: io.op });
       say(io, `Successfully reprovisioned VM ${uuid}`);
       return 0;
     }
@@ -124,7 +125,7 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     case 'delete':
     case 'destroy': {
       const uuid = uuidArg(rest, cmd);
-      await host().delete(uuid);
+      await host().delete(uuid, { op: io.op });
       say(io, `Successfully deleted VM ${uuid}`);
       return 0;
     }

@@ -38,7 +38,7 @@ export async function update(rest: string[], io: Io): Promise<number> {
   const p = getopt(flags, 'f:', USAGE);
   const uuid = uuidArg(operands, 'update');
   const pairs = parsePairs(operands.slice(1));
-  const payload = Object.keys(pairs).length > 0 ? pairs : readPayload(last(p, 'f'), io, 'update');
+  const payload = Object.keys(pairs).length > 0 ? pairs : await readPayload(last(p, 'f'), io, 'update');
   await host().update(uuid, payload);
   say(io, `Successfully updated VM ${uuid}`);
   return 0;

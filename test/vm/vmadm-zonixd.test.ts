@@ -1,0 +1,3 @@
+import { vmadmTests } from './vmadm.case.ts';
+
+vmadmTests(true);
