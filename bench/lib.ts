@@ -86,9 +86,14 @@ export function log(msg: string): void {
 }
 
 /** Run a host program; resolves with its stdout, rejects with its stderr unless it exits 0. */
-export function exec(cmd: string, args: string[], stdout: 'pipe' | number = 'pipe'): Promise<string> {
+export function exec(
+  cmd: string,
+  args: string[],
+  stdout: 'pipe' | number = 'pipe',
+  env?: NodeJS.ProcessEnv,
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', stdout, 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', stdout, 'pipe'], ...(env ? { env } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (d: Buffer) => out.push(d));

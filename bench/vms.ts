@@ -17,6 +17,7 @@ import {
   processesMentioning,
   pss,
   removeCgroups,
+  startZonixd,
 } from './zone-helpers.ts';
 
 const VMS = positiveInt(process.env.ZONIX_BENCH_VMS, 1000);
@@ -39,6 +40,8 @@ interface Result {
   listParsableMs: number;
   getMs: number;
   coreListMs: number;
+  listZonixdMs: number;
+  getZonixdMs: number;
   zoneKiB: number;
   monitorKiB: number;
   bareKiB: number;
@@ -99,6 +102,8 @@ async function runBench(run: BenchRun): Promise<Result> {
       listP: [] as number[],
       get: [] as number[],
       core: [] as number[],
+      listZ: [] as number[],
+      getZ: [] as number[],
     };
     const target = uuids[0]!;
     for (let r = 0; r < RUNS; r++) {
@@ -110,6 +115,17 @@ async function runBench(run: BenchRun): Promise<Result> {
       samples.get.push(await timed(async () => (out = await exec(bin('vmadm'), ['get', target]))));
       if ((JSON.parse(out) as { state: string }).state !== 'running') throw new Error('get: not running');
       samples.core.push(await timed(() => core.list()));
+    }
+    // The same through zonixd, as setup.sh runs it.
+    const zonixd = await startZonixd(ROOT);
+    try {
+      await exec(bin('vmadm'), ['list']);
+      for (let r = 0; r < RUNS; r++) {
+        samples.listZ.push(await timed(() => exec(bin('vmadm'), ['list'])));
+        samples.getZ.push(await timed(() => exec(bin('vmadm'), ['get', target])));
+      }
+    } finally {
+      await zonixd.stop();
     }
 
     log(`memory: ${RUNNING} idle zones against ${RUNNING} bare runc containers`);
@@ -158,6 +174,8 @@ async function runBench(run: BenchRun): Promise<Result> {
       listParsableMs: m('listP'),
       getMs: m('get'),
       coreListMs: m('core'),
+      listZonixdMs: m('listZ'),
+      getZonixdMs: m('getZ'),
       zoneKiB,
       monitorKiB: perMonitor,
       bareKiB,
@@ -200,6 +218,8 @@ function report(r: Result): string {
     ['vmadm list -p -o uuid,state,alias', fmtMs(r.listParsableMs), ''],
     ['vmadm get <running uuid>', fmtMs(r.getMs), r.getMs < 150 ? 'under 150 ms' : 'OVER 150 ms'],
     ['VmCore.list() in-process', fmtMs(r.coreListMs), ''],
+    ['vmadm list, through zonixd', fmtMs(r.listZonixdMs), ''],
+    ['vmadm get <running uuid>, through zonixd', fmtMs(r.getZonixdMs), ''],
   ];
   return [
     `${r.vms} VMs defined, ${r.running} running; medians of ${r.runs}; pool metadata ${r.poolMetaKiB} KiB`,

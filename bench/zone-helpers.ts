@@ -3,6 +3,7 @@
  * processes left behind, and the memory of a process.
  * @module
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,4 +66,36 @@ export function dropHostStartupCosts(): string[] {
   const dropped = ['NODE_EXTRA_CA_CERTS'].filter((k) => process.env[k] !== undefined);
   for (const k of dropped) delete process.env[k];
   return dropped;
+}
+
+/**
+ * Start bin/zonixd with this process's environment, so that the vmadm commands the benchmark runs go
+ * through it; resolves once it listens. `stop` ends it (SIGTERM) and waits for it.
+ */
+export async function startZonixd(root: string): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const child = spawn(join(root, 'bin', 'zonixd'), [], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('listening on')) resolve();
+    });
+    void closed.then(() => reject(new Error(`zonixd exited: ${text}`)));
+  });
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await closed;
+    },
+  };
+}
+
+/**
+ * The environment of a command that must run in its own process although zonixd is running: a
+ * ZONIX_* setting zonixd does not have makes the client run the command itself.
+ */
+export function ownProcessEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ZONIX_BENCH_OWN_PROCESS: '1' };
 }

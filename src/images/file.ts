@@ -95,6 +95,10 @@ function rejoin(head: Buffer, rest: Readable): Readable {
   out.write(head);
   rest.pipe(out);
   rest.on('error', (e) => out.destroy(e));
+  // Its reader may start only after an await (the install makes its dataset first): an error before
+  // then (a failed checksum of a small file) must not go unheard and end the process. The reader
+  // learns of it from the stream (`finished()`, `errored`).
+  out.on('error', () => undefined);
   return out;
 }
 

@@ -8,12 +8,12 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ZonixError } from '../common/index.ts';
-import { HostCommandError, spawnStream } from '../platform/index.ts';
+import { HostCommandError, run, spawnStream } from '../platform/index.ts';
 import { clonesOf, entityOf, type DocStore, type Pool } from '../storage/index.ts';
 import { ImgadmError, notInstalled } from './errors.ts';
 import { sniffPayload } from './file.ts';
@@ -108,6 +108,8 @@ export class ImageStore {
         const built = await this.installBuilt(ds, content.build);
         if (built?.tags) doc.manifest = { ...manifest, tags: { ...manifest.tags, ...built.tags } };
       } else await this.installStream(ds, content.stream);
+      // The image's files reach the disk before the record that says it is installed.
+      await run('sync', ['-f', this.pool.datasetPath(ds)], { timeoutMs: 600_000 });
       delete doc.installing;
       this.docs.put(manifest.uuid, doc);
       return true;
@@ -145,13 +147,8 @@ export class ImageStore {
           stdout: 'ignore',
         },
       );
-      await Promise.all([
-        p.done,
-        new Promise<void>((resolve, reject) => {
-          stream.on('error', reject);
-          stream.on('end', resolve);
-        }),
-      ]);
+      // finished() also answers for a stream that failed before this point.
+      await Promise.all([p.done, finished(stream, { writable: false })]);
     });
   }
 

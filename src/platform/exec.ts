@@ -197,8 +197,14 @@ export function spawnStream(tool: string, argv: readonly string[], opts: StreamO
   const err: Buffer[] = [];
   child.stderr?.on('data', (d: Buffer) => err.push(d));
   if (opts.stdin && opts.stdin !== 'ignore' && child.stdin) {
-    child.stdin.on('error', () => undefined);
-    opts.stdin.pipe(child.stdin);
+    const input = child.stdin;
+    input.on('error', () => undefined);
+    // A source that fails (or failed already) ends the program's input rather than leaving it waiting.
+    if (opts.stdin.errored || opts.stdin.destroyed) input.destroy();
+    else {
+      opts.stdin.on('error', () => input.destroy());
+      opts.stdin.pipe(input);
+    }
   }
   if (opts.stdout && typeof opts.stdout !== 'string' && child.stdout) child.stdout.pipe(opts.stdout);
   let timer: NodeJS.Timeout | undefined;

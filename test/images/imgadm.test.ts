@@ -82,6 +82,21 @@ describe('imgadm', { skip: isRoot ? false : 'needs root' }, () => {
     assert.match(again, /is already installed, skipping\n$/);
   });
 
+  it("an install syncs the image's files to disk before it records the image as installed", async () => {
+    await ok('imgadm', ['delete', '-P', P, minimal]);
+    const r = spawnSync(join(ROOT, 'bin', 'imgadm'), ['import', '-P', P, 'minimal'], {
+      encoding: 'utf8',
+      env: { ...process.env, ZONIX_TRACE: '1' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    // The host commands in order: the snapshot that makes the image, then the sync of its filesystem.
+    const cmds = r.stderr.split('\n').filter((l) => l.startsWith('[zonix] '));
+    const snap = cmds.findIndex((l) => /btrfs subvolume snapshot -r |cp /.test(l));
+    const sync = cmds.findIndex((l) => /^\[zonix\] sync -f \S+ -> 0 /.test(l));
+    assert.ok(snap >= 0 && sync > snap, cmds.join('\n'));
+    assert.match(await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid']), new RegExp(`^${minimal}\n$`));
+  });
+
   it('list, get and their options', async () => {
     const list = await ok('imgadm', ['list', '-P', P]);
     assert.match(
