@@ -80,7 +80,12 @@ describe('VM store and zone lifecycle', { skip, timeout: 120_000 }, () => {
     );
     assert.equal(exec.stdout.trim(), '50');
     await zone.stopZone(runtime, uuid, { haltSignal: 'USR2', timeoutMs: 10_000 });
-    const live = await zone.liveState(runtime, uuid);
+    // conmon records how init ended just after reaping it.
+    let live = await zone.liveState(runtime, uuid);
+    for (let i = 0; i < 100 && live.exit_timestamp === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      live = await zone.liveState(runtime, uuid);
+    }
     assert.ok(Date.now() - Date.parse(live.exit_timestamp ?? '') < 60_000, live.exit_timestamp);
     assert.deepEqual(live, {
       state: 'stopped',
