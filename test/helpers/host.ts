@@ -203,3 +203,26 @@ export async function startZonixd(args: string[] = []): Promise<Zonixd> {
     },
   };
 }
+
+/**
+ * A pool `name` on a sparse file in the test's folder, mounted at `<dir>/zones` unless told, with the
+ * built-in minimal image installed: resolves to the image's UUID.
+ */
+export async function makeZonePool(
+  env: TestEnv,
+  name: string,
+  opts: { size?: string; mountpoint?: string } = {},
+): Promise<string> {
+  const mnt = opts.mountpoint ?? join(env.dir, 'zones');
+  await ok('zpool', [
+    'create',
+    '-m',
+    mnt,
+    '-o',
+    `size=${opts.size ?? '1G'}`,
+    name,
+    join(env.dir, 'pool.img'),
+  ]);
+  await ok('imgadm', ['import', '-P', name, 'minimal']);
+  return (await ok('imgadm', ['list', '-P', name, '-H', '-o', 'uuid'])).trim();
+}

@@ -6,8 +6,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { cli, createVm, zoneTestSkip, leaks, makeTestEnv, ok, teardown } from '../helpers/host.ts';
+import {
+  cli,
+  createVm,
+  zoneTestSkip,
+  leaks,
+  makeTestEnv,
+  makeZonePool,
+  ok,
+  teardown,
+} from '../helpers/host.ts';
 
 const skip = zoneTestSkip();
 
@@ -29,17 +37,7 @@ describe('vmadm snapshots', { skip, timeout: 120_000 }, () => {
   };
 
   before(async () => {
-    await ok('zpool', [
-      'create',
-      '-m',
-      join(env.dir, 'zones'),
-      '-o',
-      'size=512M',
-      P,
-      join(env.dir, 'pool.img'),
-    ]);
-    await ok('imgadm', ['import', '-P', P, 'minimal']);
-    const image = (await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid'])).trim();
+    const image = await makeZonePool(env, P, { size: '512M' });
     uuid = await createVm(env.dir, {
       brand: 'joyent-minimal',
       image_uuid: image,

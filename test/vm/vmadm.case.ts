@@ -15,6 +15,7 @@ import {
   zoneTestSkip,
   leaks,
   makeTestEnv,
+  makeZonePool,
   ok,
   startZonixd,
   teardown,
@@ -41,9 +42,7 @@ export function vmadmTests(served: boolean): void {
     };
 
     before(async () => {
-      await ok('zpool', ['create', '-m', mnt, '-o', 'size=1G', P, join(env.dir, 'pool.img')]);
-      await ok('imgadm', ['import', '-P', P, 'minimal']);
-      image = (await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid'])).trim();
+      image = await makeZonePool(env, P, { mountpoint: mnt });
       if (served) zonixd = await startZonixd();
     });
 

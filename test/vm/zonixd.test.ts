@@ -15,6 +15,7 @@ import {
   cli,
   leaks,
   makeTestEnv,
+  makeZonePool,
   ok,
   ROOT,
   startZonixd,
@@ -43,17 +44,7 @@ describe('zonixd', { skip, timeout: 180_000 }, () => {
   };
 
   before(async () => {
-    await ok('zpool', [
-      'create',
-      '-m',
-      join(env.dir, 'zones'),
-      '-o',
-      'size=1G',
-      P,
-      join(env.dir, 'pool.img'),
-    ]);
-    await ok('imgadm', ['import', '-P', P, 'minimal']);
-    image = (await ok('imgadm', ['list', '-P', P, '-H', '-o', 'uuid'])).trim();
+    image = await makeZonePool(env, P);
     zonixd = await startZonixd();
     pids.push(zonixd.pid);
   });
