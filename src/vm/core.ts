@@ -325,8 +325,8 @@ export class VmCore {
     const after = early ? this.store.read(vm.uuid, meta)! : { ...vm, ...set };
     // conmon records init's status right after reaping it: give it a moment.
     let exit = await ctx.runtime.exitRecord(vm.uuid);
-    for (let i = 0; exit === undefined && i < 100; i++) {
-      await sleep(5);
+    for (let i = 0; exit === undefined && i < 200; i++) {
+      await sleep(i < 100 ? 1 : 5);
       exit = await ctx.runtime.exitRecord(vm.uuid);
     }
     await this.store.write({
