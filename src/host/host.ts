@@ -62,10 +62,18 @@ export class Host {
     return systemPool(name);
   }
 
-  /** The VM core of a pool (one per pool, for the host's life). */
+  /**
+   * The VM core of a pool (one per pool while the pool stays as it was imported: a pool exported and
+   * imported again, or destroyed and made anew, under the same name, gets a new one).
+   */
   core(poolName?: string): VmCore {
     const pool = this.pool(poolName);
     let core = this.cores.get(pool.name);
+    const r = pool.rec;
+    if (core && (core.pool.rec.top !== r.top || core.pool.rec.driver !== r.driver)) {
+      core = undefined;
+      this.catalogues.delete(pool.name);
+    }
     if (!core) {
       core = new VmCore(pool, this.runtimeName ? openRuntime(this.runtimeName) : undefined, undefined, {
         hooks: this.hooks,

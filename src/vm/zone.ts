@@ -173,12 +173,16 @@ export async function stopZone(
   };
   if (gone()) return;
   if (!opts.force) {
-    if (!(await runHalt(runtime, uuid, opts.haltCommand)))
-      runtime.signalInit(uuid, signalName(opts.haltSignal ?? 'TERM'));
+    const bySignal = !(await runHalt(runtime, uuid, opts.haltCommand));
+    const signal = signalName(opts.haltSignal ?? 'TERM');
+    if (bySignal) runtime.signalInit(uuid, signal);
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-    while (Date.now() < deadline) {
+    // A zone's init ignores signals it has no handler for yet (it is PID 1 of its namespace): one
+    // that has just started may miss the first, so the signal goes again every second.
+    for (let i = 1; Date.now() < deadline; i++) {
       if (gone()) return;
       await sleep(20);
+      if (bySignal && i % 50 === 0) runtime.signalInit(uuid, signal);
     }
   }
   // Killing init, PID 1 of the zone's PID namespace, takes every process of the zone with it.
