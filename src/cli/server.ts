@@ -26,7 +26,7 @@ export function cliSocketPath(): string {
   return runPath('zonixd.sock');
 }
 
-/** The commands a client sends; tools not listed here run in the client's own process. */
+/** A tool's main, as its bin runs it: zonixd runs it with the client's stdio. */
 export type ToolMain = (argv: string[], io: Io) => Promise<number>;
 
 export interface Header {
@@ -40,6 +40,7 @@ export interface Header {
 }
 
 export interface CliServerOptions {
+  /** The tools zonixd runs; a client of any other runs its command itself. */
   tools: Record<string, ToolMain>;
   /** This build's stamp: clients of another build run their commands themselves. */
   build: string;
@@ -47,15 +48,16 @@ export interface CliServerOptions {
   log?: (line: string) => void;
 }
 
-/** Commands that need the client's own terminal or move bulk data: the client runs them itself. */
+/**
+ * Commands that need the client's own terminal or move bulk data: the client is told to run them
+ * itself (the one list of them; the client asks for every command).
+ */
 const LOCAL_COMMANDS = new Set(['console', 'send', 'receive', 'recv']);
 
 /** This process's ZONIX_* variables: a client must have the same to be served. */
 function zonixEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env)
-      .filter((e): e is [string, string] => e[0].startsWith('ZONIX_') && e[1] !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b)),
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('ZONIX_') && e[1] !== undefined),
   );
 }
 
@@ -153,6 +155,8 @@ export class CliServer {
       input?.end();
     });
     sock.on('data', (chunk: Buffer) => {
+      // A client that sends more than a header's worth before its header is not one of ours.
+      if (!header && sock.bytesRead > MAX_HEADER) return void sock.destroy();
       for (const f of reader.push(chunk)) {
         if (f.type === 'H' && !header) {
           try {
@@ -188,9 +192,6 @@ export class CliServer {
     // A client that never says what it wants is dropped.
     sock.setTimeout(10_000, () => {
       if (!header) sock.destroy();
-    });
-    sock.on('data', () => {
-      if ((sock.bytesRead ?? 0) > MAX_HEADER && !header) sock.destroy();
     });
   }
 

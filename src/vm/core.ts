@@ -317,12 +317,13 @@ export class VmCore {
     // A halt that may take long (init is asked first) has `set` on its way to the pool (its fsyncs
     // on libuv's threads) while the zone halts; a forced one is over in milliseconds, and `set` goes
     // with how init ended, in one synced write.
-    const early = !opts.force && Object.keys(set).length > 0;
+    const changes = Object.keys(set).length > 0;
+    const early = changes && !opts.force;
     await Promise.all([
       early ? this.store.write({ ...vm, ...set, last_modified: new Date().toISOString() }, meta) : undefined,
       this.driver(vm).halt(vm, ctx, opts),
     ]);
-    const after = early ? this.store.read(vm.uuid, meta)! : { ...vm, ...set };
+    const after = { ...this.store.read(vm.uuid, meta)!, ...(early ? {} : set) };
     // conmon records init's status right after reaping it: give it a moment.
     let exit = await ctx.runtime.exitRecord(vm.uuid);
     for (let i = 0; exit === undefined && i < 200; i++) {
@@ -333,7 +334,7 @@ export class VmCore {
       ...after,
       ...(exit !== undefined ? { exit_status: exit.status } : {}),
       exit_timestamp: (exit?.time ?? new Date()).toISOString(),
-      ...(!early && Object.keys(set).length ? { last_modified: new Date().toISOString() } : {}),
+      ...(changes && !early ? { last_modified: new Date().toISOString() } : {}),
     });
   }
 

@@ -105,6 +105,13 @@ describe('zonixd', { skip, timeout: 180_000 }, () => {
     assert.ok(await served('list -p -o uuid,alias'), zonixd!.log());
   });
 
+  it('send, receive and console run in the client, with their own answers', async () => {
+    const u = randomUUID();
+    const r = await cli('vmadm', ['send', u]);
+    assert.deepEqual([r.code, r.stderr], [1, `zoneadm: ${u}: No such zone configured\n`]);
+    assert.equal(await served(`send ${u}`), false);
+  });
+
   it('a command whose client goes away ends (vmadm events)', async () => {
     const c = spawn(join(ROOT, 'bin', 'vmadm'), ['events', '-r'], {
       env: process.env,

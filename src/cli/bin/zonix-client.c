@@ -3,9 +3,9 @@
  * command costs the work it does rather than a Node start. It sends the command line, its working
  * folder, its ZONIX_* environment and which of its stdio are terminals over zonixd's socket, relays
  * stdin when the command asks for it, writes what the command prints to its own stdout and stderr,
- * and exits with the command's exit code. When zonixd is not running, serves another configuration
- * or build, or the command needs the terminal itself (console, send, receive), the command runs in
- * this process instead: the client becomes `node dist/<tool>.cjs ...`.
+ * and exits with the command's exit code. When zonixd is not running, or answers "run it yourself"
+ * (another configuration or build, or a command that needs the terminal itself: console, send,
+ * receive), the command runs in this process instead: the client becomes `node dist/<tool>.cjs ...`.
  *
  * Frames, both ways: one type byte, a 4-byte big-endian length, the payload.
  *   client: H header (JSON), I stdin data (empty: end of input)
@@ -137,11 +137,6 @@ int main(int argc, char **argv) {
   tool = argv[1];
   args = argv + 2;
   nargs = argc - 2;
-  /* What needs this process's own terminal or moves bulk data runs here. */
-  if (nargs > 0 && (!strcmp(args[0], "console") || !strcmp(args[0], "send") ||
-                    !strcmp(args[0], "receive") || !strcmp(args[0], "recv")))
-    fallback();
-
   const char *dir = getenv("ZONIX_RUN_DIR");
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/zonixd.sock", dir && *dir ? dir : "/run/zonix") >=
