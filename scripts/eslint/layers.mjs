@@ -8,7 +8,7 @@ export const LAYERS = {
   common: 0,
   platform: 1,
   storage: 2,
-  net: 2,
+  net: 3,
   zones: 3,
   vm: 4,
   images: 5,

@@ -60,6 +60,8 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       io.stderr.write(`created pool ${sys} on ${file}\n`);
     }
   }
+  // Nic tags' bridges and host networks come back before the zones that use them.
+  for (const problem of await defaultHost().restoreNetwork()) io.stderr.write(`zonix: ${problem}\n`);
   // Zones with autoboot set start again, as SmartOS boots them with the host.
   for (const name of importedPoolNames()) {
     const host = defaultHost();

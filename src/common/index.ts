@@ -8,3 +8,4 @@ export * from './lock.ts';
 export * from './fs-atomic.ts';
 export * from './proc.ts';
 export * from './operation.ts';
+export * from './zone-files.ts';

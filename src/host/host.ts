@@ -8,7 +8,8 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Operation } from '../common/index.ts';
 import { probeHost, type HostProbe } from '../platform/index.ts';
-import { isImported, systemPool, type Pool } from '../storage/index.ts';
+import { Network } from '../net/index.ts';
+import { importedPoolNames, isImported, systemPool, type Pool } from '../storage/index.ts';
 import {
   attachConsole,
   LifecycleHooks,
@@ -38,6 +39,8 @@ export interface PoolOption {
 
 export class Host {
   readonly hooks: LifecycleHooks;
+  /** Networking: nic tags (kept in the system pool), VM NICs, host networks. */
+  readonly net: Network;
   private readonly runtimeName: RuntimeName | undefined;
   private readonly cores = new Map<string, VmCore>();
   private readonly catalogues = new Map<string, Promise<ImageCatalogue>>();
@@ -45,6 +48,24 @@ export class Host {
   constructor(opts: HostOptions = {}) {
     this.hooks = opts.hooks ?? new LifecycleHooks();
     this.runtimeName = opts.runtime;
+    this.net = new Network(() => this.pool().docs('nictags'));
+    this.hooks.add({ ...this.net.hook(), reconcile: (live) => this.net.reconcile(live) });
+  }
+
+  /** Every VM on the host, all imported pools. */
+  async allVms(): Promise<VmRecord[]> {
+    const out: VmRecord[] = [];
+    for (const name of importedPoolNames()) out.push(...(await this.core(name).list()));
+    return out;
+  }
+
+  /**
+   * Host start: networking made again from the pool (tag bridges, host networks) and what VMs that no
+   * longer run left behind taken away. Returns what could not be restored.
+   */
+  async restoreNetwork(): Promise<string[]> {
+    const running = new Set((await this.allVms()).filter((v) => v.state === 'running').map((v) => v.uuid));
+    return this.net.restore((uuid) => running.has(uuid));
   }
 
   /** What the host can do (cached per boot; `refresh` probes again). */
@@ -77,6 +98,7 @@ export class Host {
     if (!core) {
       core = new VmCore(pool, this.runtimeName ? openRuntime(this.runtimeName) : undefined, undefined, {
         hooks: this.hooks,
+        peers: () => this.allVms(),
       });
       this.cores.set(pool.name, core);
     }

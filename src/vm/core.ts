@@ -47,6 +47,8 @@ export interface ImageCatalogue {
 export interface VmCoreOptions {
   /** What networking, metadata and the rest add to every VM's life (see brands/types.ts). */
   hooks?: LifecycleHooks;
+  /** Every VM of the host, all pools (conflict checks); default: this pool's. */
+  peers?: () => Promise<VmRecord[]>;
 }
 
 export interface HaltOpts {
@@ -60,6 +62,7 @@ export class VmCore {
   /** Live state of every VM, whichever runtime it runs under (read from files). */
   readonly states = new ZoneStates();
   private newRuntime: ZoneRuntime | undefined;
+  private readonly peersOf: (() => Promise<VmRecord[]>) | undefined;
 
   /**
    * `runtime`: what new VMs are made with (default: the host's choice from its probe). A VM made
@@ -74,6 +77,22 @@ export class VmCore {
     this.store = new VmStore(pool);
     this.newRuntime = runtime;
     this.hooks = opts.hooks ?? new LifecycleHooks();
+    this.peersOf = opts.peers;
+  }
+
+  /** The host's VMs, as the hooks' checks see them. */
+  peers(): Promise<VmRecord[]> {
+    return this.peersOf ? this.peersOf() : this.list();
+  }
+
+  /** Whether a VM's zone exists (made or running) or a command is at work on it. */
+  private liveCheck(): (uuid: string) => boolean {
+    const busy = busyVms();
+    return (uuid) => {
+      if (busy.has(uuid)) return true;
+      const st = this.states.stateSync(uuid);
+      return st !== undefined && st.status !== 'stopped';
+    };
   }
 
   /** The runtime new VMs get. */
@@ -137,6 +156,7 @@ export class VmCore {
       (uuid) => this.runtimeOf(uuid, meta).delete(uuid, { force: true }),
       meta,
     );
+    await this.hooks.reconcile(this.liveCheck());
     return removed.length ? this.pool.meta() : meta;
   }
 
@@ -180,6 +200,7 @@ export class VmCore {
     });
     const uuid = typeof payload.uuid === 'string' ? payload.uuid : globalThis.crypto.randomUUID();
     if (this.store.exists(uuid)) throw new VmError('EEXIST', `VM with UUID ${uuid} already exists`);
+    await this.hooks.check({ ...payload, uuid }, { peers: () => this.peers() });
     const driver = this.driver({ uuid, brand: payload.brand });
     checkCancelled(op, `create VM ${uuid}`);
     const lock = await lockVm(uuid, 'create');

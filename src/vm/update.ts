@@ -299,6 +299,7 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
     const { vm: merged, live } = applyUpdate(current, payload);
     const next: VmRecord = { ...merged };
     for (const k of LIVE_KEYS) delete next[k];
+    await core.hooks.check(next, { old: record, peers: () => core.peers() });
 
     const undo = new Reverter((err) => warnings.push(`Could not undo a change: ${String(err)}`));
     try {
@@ -321,6 +322,10 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
         }
         if (Object.hasOwn(live.changed, 'max_locked_memory'))
           await applyMemlock(core.runtimeOf(uuid), uuid, next.max_locked_memory);
+        // Networking applies what changes at once (anti-spoofing, caps); undone with the manifest.
+        const hookCtx = { zonepath: core.store.zonepath(uuid) };
+        await core.hooks.update(next, { ...hookCtx, old: record });
+        undo.add(() => core.hooks.update(record, { ...hookCtx, old: next }));
         if (live.resolvers !== undefined) {
           // As SmartOS's in-zone mdata refresh: a failure here is fixed by the next start.
           try {

@@ -4,7 +4,7 @@
  * zone), and its live state read from the runtime and the monitor's exit record.
  * @module
  */
-import { closeSync, constants, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import {
   type ZoneResources,
   type ZoneSpec,
 } from '../zones/index.ts';
+import { writeZoneEtcFile } from '../common/index.ts';
 import { liveStateSync, type LiveState } from './live.ts';
 import type { VmRecord } from './store.ts';
 
@@ -87,46 +88,7 @@ export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<vo
     writeZoneEtcFile(root, 'resolv.conf', resolvers.map((r) => `nameserver ${r}\n`).join(''));
 }
 
-/**
- * Replace `<root>/etc/<name>` without following a link the zone may have put anywhere on the way
- * (each directory is opened with O_NOFOLLOW and the file renamed into place through the open
- * directory), so a zone cannot make the host write outside it.
- */
-export function writeZoneEtcFile(root: string, name: string, text: string): void {
-  const openDir = (path: string) =>
-    openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  const rootFd = openDir(root);
-  let etcFd: number;
-  try {
-    etcFd = openDir(`/proc/self/fd/${rootFd}/etc`);
-  } finally {
-    closeSync(rootFd);
-  }
-  const dir = `/proc/self/fd/${etcFd}`;
-  const tmp = `${dir}/.${name}.zonix-${process.pid}`;
-  try {
-    const fd = openSync(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
-    try {
-      writeSync(fd, text);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, `${dir}/${name}`);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never made, or already renamed */
-    }
-    throw err;
-  } finally {
-    closeSync(etcFd);
-  }
-}
+export { writeZoneEtcFile } from '../common/index.ts';
 
 export type { LiveState } from './live.ts';
 export { liveStateSync } from './live.ts';
@@ -138,8 +100,8 @@ export async function liveState(runtime: ZoneRuntime, uuid: string, zones?: Set<
 
 /**
  * Boot the VM's zone: its host-kept files, `prepare` (what must exist before the zone is made), the
- * container from the VM's zone spec, started; then `attach` (what needs its namespaces). Resolves to
- * init's PID.
+ * container from the VM's zone spec, `attach` (what needs its namespaces, before its init runs), then
+ * init started. Resolves to init's PID.
  */
 export async function startZone(
   runtime: ZoneRuntime,
@@ -152,9 +114,10 @@ export async function startZone(
   await writeZoneFiles(vm, zonepath);
   await steps.prepare?.();
   await runtime.create(vm.uuid, buildOciSpec(steps.spec ?? zoneSpecFor(vm, zonepath)));
-  await runtime.start(vm.uuid);
   const pid = runtime.stateSync(vm.uuid)?.pid ?? 0;
+  // The zone's namespaces exist; its init waits to run until the hooks have done their part.
   await steps.attach?.(pid);
+  await runtime.start(vm.uuid);
   return pid;
 }
 

@@ -37,7 +37,8 @@ export interface ZoneSpec {
 }
 
 /**
- * Capabilities root keeps in a zone: the usual container set less MKNOD (no device nodes), and never
+ * Capabilities root keeps in a zone: the usual container set less MKNOD (no device nodes), plus
+ * NET_ADMIN for its own network namespace, and never
  * SYS_ADMIN, SYS_MODULE, SYS_TIME, SYS_RAWIO or SYS_PTRACE.
  */
 export const ZONE_CAPABILITIES = [
@@ -46,6 +47,9 @@ export const ZONE_CAPABILITIES = [
   'CAP_FSETID',
   'CAP_FOWNER',
   'CAP_NET_RAW',
+  // Root in a zone configures its own network stack (its namespace only), as in a SmartOS zone;
+  // anti-spoofing is enforced in the host, where this does not reach.
+  'CAP_NET_ADMIN',
   'CAP_SETGID',
   'CAP_SETUID',
   'CAP_SETFCAP',

@@ -17,14 +17,36 @@ import type { BrandInfo } from './info.ts';
  */
 export interface LifecycleHook {
   readonly name: string;
-  /** Before the VM's zone is made: what it needs must exist by then (its links, its sockets). */
+  /**
+   * Before a create or an update changes anything: refuse the VM as it would be (`vm`) with the error
+   * SmartOS gives (an unknown nic tag, a MAC or IP another VM has). `peers` are the host's other VMs.
+   */
+  check?(vm: VmRecord, ctx: CheckContext): Promise<void>;
+  /** Before the VM's zone is made: what it needs must exist by then (its bridges, its sockets). */
   prepare?(vm: VmRecord, ctx: HookContext): Promise<void>;
-  /** Once it runs: what needs its namespaces (moving a link in, starting a server for it). */
+  /**
+   * Once its namespaces exist and before its init runs (`pid` is that init): what needs them (its
+   * NICs and their addresses, a server for it).
+   */
   attach?(vm: VmRecord, ctx: HookContext & { pid: number }): Promise<void>;
+  /** A running VM's manifest changed (`vmadm update`): apply what takes effect at once. */
+  update?(vm: VmRecord, ctx: HookContext & { old: VmRecord }): Promise<void>;
   /** After it halted (by a stop, a reboot's first half, or on its own). */
   detach?(vm: VmRecord, ctx: HookContext): Promise<void>;
   /** When the VM is deleted: whatever it still holds on the host. */
   release?(vm: VmRecord, ctx: HookContext): Promise<void>;
+  /**
+   * Take away what VMs that do not run left behind (a command killed halfway, a zone that ended on
+   * its own). `live` says whether a VM runs or a command is at work on it.
+   */
+  reconcile?(live: (uuid: string) => boolean): Promise<void>;
+}
+
+export interface CheckContext {
+  /** The VM before the change (updates). */
+  readonly old?: VmRecord;
+  /** The host's VMs (all pools). */
+  peers(): Promise<VmRecord[]>;
 }
 
 export interface HookContext {
@@ -40,6 +62,19 @@ export class LifecycleHooks {
   add(hook: LifecycleHook): void {
     if (this.list.some((h) => h.name === hook.name)) throw new Error(`hook ${hook.name} added twice`);
     this.list.push(hook);
+  }
+
+  async check(vm: VmRecord, ctx: CheckContext): Promise<void> {
+    for (const h of this.list) await h.check?.(vm, ctx);
+  }
+
+  async update(vm: VmRecord, ctx: HookContext & { old: VmRecord }): Promise<void> {
+    for (const h of this.list) await h.update?.(vm, ctx);
+  }
+
+  /** Every hook's reconcile runs even when one fails. */
+  async reconcile(live: (uuid: string) => boolean): Promise<void> {
+    await this.each(this.list, (h) => h.reconcile?.(live));
   }
 
   async prepare(vm: VmRecord, ctx: HookContext): Promise<void> {

@@ -23,11 +23,18 @@ export class ZoneBrand implements BrandDriver {
   }
 
   async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
-    return startZone(ctx.runtime, vm, ctx.zonepath, {
-      spec: this.zoneSpec(vm, ctx.zonepath),
-      prepare: () => ctx.hooks.prepare(vm, ctx),
-      attach: (pid) => ctx.hooks.attach(vm, { ...ctx, pid }),
-    });
+    try {
+      return await startZone(ctx.runtime, vm, ctx.zonepath, {
+        spec: this.zoneSpec(vm, ctx.zonepath),
+        prepare: () => ctx.hooks.prepare(vm, ctx),
+        attach: (pid) => ctx.hooks.attach(vm, { ...ctx, pid }),
+      });
+    } catch (err) {
+      // A boot that failed halfway leaves no zone and nothing of the hooks' behind.
+      await ctx.runtime.delete(vm.uuid, { force: true }).catch(() => undefined);
+      await ctx.hooks.detach(vm, ctx).catch(() => undefined);
+      throw err;
+    }
   }
 
   async halt(vm: VmRecord, ctx: BrandContext, opts: HaltOptions = {}): Promise<void> {

@@ -7,7 +7,7 @@
 import { ALL, HVM, OS } from '../brands/info.ts';
 import { except, sp } from './define.ts';
 import type { SubTable } from './types.ts';
-import { COMPRESSION_TYPES, isBhyveSectorSize, isClientId, isMacAddress } from './values.ts';
+import { COMPRESSION_TYPES, isBhyveSectorSize, isClientId, isMacAddress, isMaxbw } from './values.ts';
 
 const KVM = ['kvm'] as const;
 const BHYVE = ['bhyve'] as const;
@@ -73,6 +73,9 @@ export const NIC_PROPERTIES: SubTable = {
       validator: isClientId,
     }),
     blocked_outgoing_ports: sp('list', ALL, 'live', 'TCP/UDP ports the guest may not send to'),
+    maxbw: sp('string', ALL, 'live', 'Bandwidth cap each way, as dladm maxbw: 100M, 1G (Zonix)', {
+      validator: isMaxbw,
+    }),
     network_uuid: sp('uuid', ALL, 'yes', 'NAPI network this NIC belongs to'),
     vrrp_vrid: sp('integer', ALL, 'yes', 'VRRP router id; the MAC becomes 00:00:5e:00:01:<vrid>', {
       min: 0,

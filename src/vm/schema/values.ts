@@ -118,3 +118,8 @@ export function isPciSlot(value: unknown): boolean {
   const [bus, dev, fn] = n.length === 3 ? n : n.length === 2 ? [0, n[0]!, n[1]!] : [0, n[0]!, 0];
   return bus! <= 255 && dev! <= 31 && fn! <= 7;
 }
+
+/** dladm's maxbw: a rate with K, M or G, Mbps when bare (`100M`, `1G`, `500`); empty removes it. */
+export function isMaxbw(v: unknown): boolean {
+  return typeof v === 'string' && (v === '' || /^\d+(\.\d+)?[KMGkmg]?$/.test(v));
+}

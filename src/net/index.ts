@@ -1,0 +1,140 @@
+/**
+ * Networking (Crossbow on Linux): nic tags and etherstubs as bridges, VM NICs as veth pairs with
+ * anti-spoofing and bandwidth caps, host networks with NAT and DHCP. The VM core reaches it only
+ * through the lifecycle hook `Network.hook()` (check, prepare, attach, update, detach, release); the
+ * CLIs (nictagadm, dladm) through `Network`'s methods.
+ * @module
+ */
+import { readdirSync } from 'node:fs';
+import { writeZoneEtcFile } from '../common/index.ts';
+import { links, nft, nftTables } from './exec.ts';
+import { conflictError, hasConflict } from './conflicts.ts';
+import { leaseDir } from './dhcp.ts';
+import { HostNetworks } from './hostnet.ts';
+import { parseVmLinkAlias, uuidOfTable } from './names.ts';
+import { NicTags, type TagDocs } from './tags.ts';
+import { nicsOf, VmNetwork, type NetVm } from './vnics.ts';
+import { unguardScript } from './antispoof.ts';
+
+export { NicTags, normalizeMac, validMtu, validStubName, validTagName, isMac, tagError } from './tags.ts';
+export type { NicTag, TagDocs, TagKind, HostNetConfig } from './tags.ts';
+export { nicsOf, readPlumbed, type NetVm, type VmNic, type Plumbed } from './vnics.ts';
+export { links, type LinkInfo } from './exec.ts';
+export { hostLinkName, bridgeName, vmTableName, parseVmLinkAlias, parseBridgeAlias } from './names.ts';
+export { parseMaxbw, formatMaxbw } from './shaping.ts';
+export { guardScript, eui64, type GuardNic } from './antispoof.ts';
+export { hasConflict } from './conflicts.ts';
+export { subnetOf, validGateway, dnsmasqPid, natTable } from './hostnet.ts';
+export { parseLease } from './dhcp.ts';
+
+/** What the hook is given by the VM core (see vm/brands/types.ts: the hook's side of the interface). */
+interface Ctx {
+  zonepath: string;
+}
+
+export class Network {
+  readonly tags: NicTags;
+  readonly vms: VmNetwork;
+  readonly hostnets: HostNetworks;
+
+  constructor(docs: () => TagDocs) {
+    this.tags = new NicTags(docs);
+    this.vms = new VmNetwork(this.tags);
+    this.hostnets = new HostNetworks(this.tags);
+  }
+
+  /** The lifecycle hook the VM core runs for every VM (a VM without NICs costs it nothing). */
+  hook() {
+    const has = (vm: NetVm) => nicsOf(vm).length > 0;
+    return {
+      name: 'net',
+      check: async (vm: NetVm, ctx: { peers(): Promise<NetVm[]> }) => {
+        if (!has(vm)) return;
+        this.vms.checkTags(vm);
+        if (hasConflict(vm, await ctx.peers())) throw conflictError();
+      },
+      prepare: async (vm: NetVm) => {
+        if (!has(vm)) return;
+        this.vms.checkTags(vm);
+        for (const tag of new Set(nicsOf(vm).map((n) => n.tag))) {
+          const t = this.tags.get(tag);
+          if (t?.net) await this.hostnets.ensure(t);
+        }
+      },
+      attach: async (vm: NetVm, ctx: Ctx & { pid: number }) => {
+        if (!has(vm)) return;
+        const { dns } = await this.vms.plumb(vm, ctx.pid);
+        const named = Array.isArray(vm.resolvers) && vm.resolvers.length > 0;
+        if (dns.length && !named)
+          writeZoneEtcFile(
+            `${ctx.zonepath}/root`,
+            'resolv.conf',
+            dns.map((d) => `nameserver ${d}\n`).join(''),
+          );
+      },
+      update: async (vm: NetVm) => {
+        await this.vms.refresh(vm);
+      },
+      detach: async (vm: NetVm) => {
+        await this.vms.unplumb(vm.uuid);
+      },
+      release: async (vm: NetVm) => {
+        await this.vms.unplumb(vm.uuid);
+      },
+    };
+  }
+
+  /**
+   * Take away what VMs that no longer run left on the host (a crash, a zone that ended on its own):
+   * their records first (cheap: a folder read), and with `full` (host start) every link and table
+   * that carries a VM's mark.
+   */
+  async reconcile(live: (uuid: string) => boolean, opts: { full?: boolean } = {}): Promise<void> {
+    let records: string[] = [];
+    try {
+      records = readdirSync(leaseDir())
+        .filter((f) => /^[0-9a-f-]{36}\.json$/.test(f))
+        .map((f) => f.slice(0, 36));
+    } catch {
+      /* none */
+    }
+    const dead = records.filter((u) => !live(u));
+    if (!opts.full) {
+      for (const u of dead) await this.vms.unplumb(u);
+      return;
+    }
+    const all = await links();
+    for (const u of dead) await this.vms.unplumb(u, all);
+    const strays = new Set<string>();
+    for (const l of all) {
+      const owner = parseVmLinkAlias(l.ifalias)?.uuid;
+      if (owner && !live(owner) && !dead.includes(owner)) strays.add(owner);
+    }
+    for (const [family, name] of await nftTables()) {
+      const owner = family === 'bridge' ? uuidOfTable(name) : undefined;
+      if (owner && !live(owner) && !dead.includes(owner)) strays.add(owner);
+    }
+    for (const u of strays) {
+      await nft(unguardScript(u));
+      await this.vms.unplumb(u, all);
+    }
+  }
+
+  /** Host start: every tag's bridge, every host network, then what dead VMs left. */
+  async restore(live: (uuid: string) => boolean): Promise<string[]> {
+    const problems = await this.tags.restore();
+    for (const t of this.tags.list()) {
+      if (!t.net) continue;
+      await this.hostnets
+        .ensure(t)
+        .catch((err: unknown) => problems.push(`network ${t.name}: ${(err as Error).message}`));
+    }
+    await this.reconcile(live, { full: true });
+    return problems;
+  }
+
+  /** VMs whose NICs use `tag` (`nictagadm vms`, and what `delete` refuses over). */
+  static vmsUsing(tag: string, vms: readonly NetVm[]): string[] {
+    return vms.filter((vm) => nicsOf(vm).some((n) => n.tag === tag)).map((vm) => vm.uuid);
+  }
+}
