@@ -1,0 +1,228 @@
+/**
+ * Networking with real zones and real traffic, on etherstubs and namespaces this test makes, on
+ * addresses that exist only there: nictagadm, VM NICs, isolation between etherstubs and VLANs,
+ * anti-spoofing, live changes, bandwidth caps, a host network with DHCP and NAT to an "outside"
+ * namespace, and nothing left behind.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  cli,
+  createVm,
+  leaks,
+  makeTestEnv,
+  makeZonePool,
+  ok,
+  teardown,
+  zoneTestSkip,
+} from '../helpers/host.ts';
+import { netLeaks, tryRun } from '../helpers/net.ts';
+
+const skip = zoneTestSkip();
+
+describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { skip, timeout: 600_000 }, () => {
+  const env = makeTestEnv('net');
+  const P = `${env.prefix}p`;
+  const A = `${env.prefix}a0`;
+  const B = `${env.prefix}b0`;
+  const H = `${env.prefix}h0`;
+  const OUT = `${env.prefix}o`;
+  const uuids: string[] = [];
+  let image = '';
+  process.env.ZONIX_SYSTEM_POOL = P;
+
+  const zone = (uuid: string, nics: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
+    createVm(env.dir, {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      max_physical_memory: 64,
+      nics,
+      ...extra,
+    }).then((u) => (uuids.push(u), u));
+  const pings = async (uuid: string, ip: string, from?: string) =>
+    (await cli('zlogin', [uuid, 'ping', '-c', '1', '-W', '1', ...(from ? ['-I', from] : []), ip])).code === 0;
+  const macOf = async (uuid: string, i = 0) =>
+    (JSON.parse(await ok('vmadm', ['get', uuid])) as { nics: { mac: string }[] }).nics[i]!.mac;
+
+  before(async () => {
+    image = await makeZonePool(env, P);
+    await ok('nictagadm', ['add', '-l', A]);
+    await ok('nictagadm', ['add', '-l', B]);
+  });
+
+  after(async () => {
+    for (const u of uuids) await cli('vmadm', ['delete', u]);
+    for (const t of [A, B, H]) await cli('nictagadm', ['delete', '-f', t]);
+    tryRun('ip', ['netns', 'del', OUT]);
+    tryRun('ip', ['link', 'del', `${env.prefix}x`]);
+    const left = netLeaks(env.prefix, uuids, env.dir);
+    await teardown(env, [P], uuids);
+    assert.deepEqual(left, []);
+    assert.deepEqual(leaks(env), []);
+  });
+
+  it('nictagadm adds, lists, checks and refuses as SmartOS does', async () => {
+    const list = await ok('nictagadm', ['list', '-p', '-l']);
+    assert.match(list, new RegExp(`^${A}:-:-:etherstub$`, 'm'));
+    assert.match(await ok('nictagadm', ['list']), /^NAME {11}MACADDRESS {9}LINK {11}TYPE/);
+    assert.equal((await cli('nictagadm', ['exists', A])).code, 0);
+    const missing = await cli('nictagadm', ['exists', `${env.prefix}zz0`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /invalid tag: /);
+    const dup = await cli('nictagadm', ['add', '-l', A]);
+    assert.deepEqual([dup.code, dup.stderr], [1, `Error: nic tag '${A}' already exists\n`]);
+    const bad = await cli('nictagadm', ['add', '-l', 'nodigit']);
+    assert.deepEqual([bad.code, bad.stderr], [1, 'Error: nic tag name is invalid\n']);
+    const noMac = await cli('nictagadm', ['add', `${env.prefix}t`]);
+    assert.match(noMac.stderr, /create non-local tag, but no mac address specified/);
+    assert.equal((await cli('nictagadm', ['frob'])).code, 2);
+  });
+
+  it('refuses an unknown nic tag and a conflicting IP, creating nothing', async () => {
+    const before = await ok('vmadm', ['list', '-H', '-o', 'uuid']);
+    const r = await cli('vmadm', ['create'], {
+      input: JSON.stringify({
+        brand: 'joyent-minimal',
+        image_uuid: image,
+        nics: [{ nic_tag: 'nosuchtag', ip: 'dhcp' }],
+      }),
+    });
+    assert.deepEqual([r.code, r.stderr.trim()], [1, 'Invalid nic tag "nosuchtag"']);
+    const u = await zone('', [{ nic_tag: A, ip: '10.201.0.1', netmask: '255.255.255.0' }], {
+      autoboot: false,
+    });
+    const c = await cli('vmadm', ['create'], {
+      input: JSON.stringify({
+        brand: 'joyent-minimal',
+        image_uuid: image,
+        nics: [{ nic_tag: A, ips: ['10.201.0.1/24'] }],
+      }),
+    });
+    assert.deepEqual(
+      [c.code, c.stderr.trim()],
+      [1, 'Conflict detected with another vm, please check the MAC, IP, and VRID'],
+    );
+    assert.equal(await ok('vmadm', ['list', '-H', '-o', 'uuid']), `${before}${u}\n`.replace(/^\n/, ''));
+    const inUse = await cli('nictagadm', ['delete', A]);
+    assert.deepEqual([inUse.code, inUse.stderr], [1, `Error: nic tag '${A}' is in use\n`]);
+    assert.equal((await ok('nictagadm', ['vms', A])).trim(), u);
+    await ok('vmadm', ['delete', u]);
+  });
+
+  let z1 = '';
+  let z2 = '';
+  it('connects zones on one etherstub and keeps another etherstub apart', async () => {
+    z1 = await zone('', [{ nic_tag: A, ips: ['10.202.0.1/24'], gateways: ['10.202.0.254'] }]);
+    z2 = await zone('', [{ nic_tag: A, ips: ['10.202.0.2/24'] }], { resolvers: ['10.202.0.53'] });
+    const z3 = await zone('', [{ nic_tag: B, ips: ['10.202.0.3/24'] }]);
+    assert.ok(await pings(z1, '10.202.0.2'));
+    assert.ok(!(await pings(z1, '10.202.0.3')));
+    assert.ok(!(await pings(z3, '10.202.0.2')));
+    assert.match(await ok('zlogin', [z1, 'ip', 'route']), /default via 10\.202\.0\.254 dev net0/);
+    assert.match(await ok('zlogin', [z2, 'cat', '/etc/resolv.conf']), /nameserver 10\.202\.0\.53/);
+    assert.match(await ok('zlogin', [z1, 'cat', '/sys/class/net/net0/address']), new RegExp(await macOf(z1)));
+    await ok('vmadm', ['delete', z3]);
+  });
+
+  it('drops what a zone sends from an address or MAC it was not given, until spoofing is allowed', async () => {
+    await ok('zlogin', [z1, 'ip', 'addr', 'add', '10.202.0.9/24', 'dev', 'net0']);
+    assert.ok(!(await pings(z1, '10.202.0.2', '10.202.0.9')));
+    const mac = await macOf(z1);
+    await ok('vmadm', ['update', z1], {
+      input: JSON.stringify({ update_nics: [{ mac, allowed_ips: ['10.202.0.9'] }] }),
+    });
+    assert.ok(await pings(z1, '10.202.0.2', '10.202.0.9'));
+    // A new MAC: nobody hears it, until allow_mac_spoofing.
+    await ok('zlogin', [z1, 'ip', 'link', 'set', 'net0', 'address', '02:11:22:33:44:55']);
+    await ok('zlogin', [z1, 'ip', 'neigh', 'flush', 'all']);
+    assert.ok(!(await pings(z1, '10.202.0.2')));
+    await ok('vmadm', ['update', z1], {
+      input: JSON.stringify({ update_nics: [{ mac, allow_mac_spoofing: true }] }),
+    });
+    assert.ok(await pings(z1, '10.202.0.2'));
+    await ok('zlogin', [z1, 'ip', 'link', 'set', 'net0', 'address', mac]);
+    for (const z of [z1, z2]) await ok('zlogin', [z, 'ip', 'neigh', 'flush', 'all']);
+    assert.ok(await pings(z1, '10.202.0.2'));
+  });
+
+  it('keeps VLAN 10 and VLAN 20 on one tag apart', async () => {
+    const v10a = await zone('', [{ nic_tag: B, vlan_id: 10, ips: ['10.203.0.1/24'] }]);
+    const v10b = await zone('', [{ nic_tag: B, vlan_id: 10, ips: ['10.203.0.2/24'] }]);
+    const v20 = await zone('', [{ nic_tag: B, vlan_id: 20, ips: ['10.203.0.3/24'] }]);
+    assert.ok(await pings(v10a, '10.203.0.2'));
+    assert.ok(!(await pings(v10a, '10.203.0.3')));
+    assert.ok(!(await pings(v20, '10.203.0.2')));
+    for (const u of [v10a, v10b, v20]) await ok('vmadm', ['delete', u]);
+  });
+
+  it('caps a NIC at its maxbw in both directions', async () => {
+    const mac = await macOf(z2);
+    await ok('vmadm', ['update', z2], { input: JSON.stringify({ update_nics: [{ mac, maxbw: '20M' }] }) });
+    // busybox nc ends a connection when its stdin ends: the receiver's stays open (sleep) until the
+    // sender is done, and is killed then. The sender is done when the last of the 10 MiB is in its
+    // socket's buffer, which a cap keeps small.
+    const send = async (from: string, to: string, toIp: string) => {
+      const server = cli('zlogin', [to, 'sh', '-c', 'sleep 60 | nc -l -p 5001 > /dev/null']);
+      await new Promise((r) => setTimeout(r, 400));
+      const t0 = performance.now();
+      await ok('zlogin', [from, 'sh', '-c', `head -c 10485760 /dev/zero | nc ${toIp} 5001`]);
+      const s = (performance.now() - t0) / 1000;
+      await cli('zlogin', [to, 'pkill', 'sleep']);
+      await server;
+      return s;
+    };
+    // 10 MiB at 20 Mbit/s: 4.2 s.
+    const up = await send(z2, z1, '10.202.0.1');
+    const down = await send(z1, z2, '10.202.0.2');
+    for (const s of [up, down]) assert.ok(s > 3 && s < 6.5, `10 MiB took ${s.toFixed(2)} s at 20M`);
+    await ok('vmadm', ['update', z2], { input: JSON.stringify({ update_nics: [{ mac, maxbw: '' }] }) });
+    assert.ok((await send(z2, z1, '10.202.0.1')) < 1.5);
+  });
+
+  it('serves DHCP on a host network and NATs its zones to the outside', async () => {
+    await ok('nictagadm', ['add', '-l', '-p', 'gateway=10.204.0.1/24', H]);
+    // The "outside": a namespace behind a veth, with no route back to 10.204.0.0/24.
+    execFileSync('ip', ['netns', 'add', OUT]);
+    execFileSync('ip', [
+      'link',
+      'add',
+      `${env.prefix}x`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      OUT,
+    ]);
+    execFileSync('ip', ['addr', 'add', '10.205.0.1/24', 'dev', `${env.prefix}x`]);
+    execFileSync('ip', ['link', 'set', `${env.prefix}x`, 'up']);
+    execFileSync('ip', ['-n', OUT, 'addr', 'add', '10.205.0.2/24', 'dev', 'eth0']);
+    execFileSync('ip', ['-n', OUT, 'link', 'set', 'eth0', 'up']);
+    const d = await zone('', [{ nic_tag: H, ip: 'dhcp', primary: true }]);
+    const addr = await ok('zlogin', [d, 'ip', '-4', 'addr', 'show', 'net0']);
+    assert.match(addr, /inet 10\.204\.0\.(1[3-9]\d|2[0-5]\d)\/24/);
+    assert.match(await ok('zlogin', [d, 'ip', 'route']), /default via 10\.204\.0\.1/);
+    assert.match(await ok('zlogin', [d, 'cat', '/etc/resolv.conf']), /nameserver 10\.204\.0\.1/);
+    assert.ok(await pings(d, '10.205.0.2'));
+    await ok('vmadm', ['delete', d]);
+    await ok('nictagadm', ['delete', H]);
+  });
+
+  it('takes away what a zone that ended on its own left, at the next create', async () => {
+    const runc = execFileSync('which', ['runc'], { encoding: 'utf8' }).trim();
+    execFileSync(runc, ['--root', `${process.env.ZONIX_RUN_DIR!}/runc`, 'kill', z2, 'KILL']);
+    for (
+      let i = 0;
+      i < 100 && (await ok('vmadm', ['list', '-H', '-o', 'state', `uuid=${z2}`])).trim() === 'running';
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    const other = await zone('', [], { autoboot: false });
+    assert.ok(
+      !execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).includes(`zx_${z2.replace(/-/g, '')}`),
+    );
+    await ok('vmadm', ['delete', other]);
+  });
+});
