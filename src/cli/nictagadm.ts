@@ -144,8 +144,7 @@ async function add(net: Network, p: Parsed, io: Io): Promise<number> {
     const hn = hostNet(props);
     tag = { name, kind: 'etherstub', ...(hn ? { net: hn } : {}) };
   } else {
-    if (!isMac(mac!) && /^[0-9a-fA-F:]+$/.test(mac!))
-      throw tagError(`MAC address '${mac!}' is invalid`);
+    if (!isMac(mac!) && /^[0-9a-fA-F:]+$/.test(mac!)) throw tagError(`MAC address '${mac!}' is invalid`);
     const up = await net.tags.findUplink(mac!);
     if (!validTagName(name)) throw tagError('nic tag name is invalid');
     tag = {
