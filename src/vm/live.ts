@@ -3,6 +3,7 @@
  * pool says, completed with that state. Light on purpose: `vmadm list` loads it without the VM core.
  * @module
  */
+import { bitsToNetmask } from './schema/ip.ts';
 import type { ZoneStateReader } from '../zones/index.ts';
 import type { StoredVm } from './list-cache.ts';
 import type { VmRecord } from './store.ts';
@@ -45,7 +46,28 @@ export function presentVm(s: StoredVm, poolName: string, live: LiveState, doing?
   out.zfs_filesystem = `${poolName}/${out.uuid}`;
   out.zpool = poolName;
   out.snapshots = s.snapshots;
+  if (Array.isArray(out.nics)) out.nics = (out.nics as Record<string, unknown>[]).map(presentNic);
   applyLive(out, live, doing);
+  return out;
+}
+
+/**
+ * A NIC as SmartOS shows it: its stored `ips` and `gateways`, with a representative `ip` and
+ * `netmask` (the first IPv4 address, or `dhcp`) and `gateway` (the first) beside them.
+ */
+export function presentNic(nic: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...nic };
+  const ips = Array.isArray(nic.ips) ? (nic.ips as unknown[]) : [];
+  if (!Object.hasOwn(out, 'ip')) {
+    const v4 = ips.find((a): a is string => typeof a === 'string' && /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(a));
+    if (v4) {
+      const [addr, bits] = v4.split('/');
+      out.ip = addr;
+      out.netmask = bitsToNetmask(Number(bits));
+    } else if (ips.includes('dhcp')) out.ip = 'dhcp';
+  }
+  const gws = Array.isArray(nic.gateways) ? (nic.gateways as unknown[]) : [];
+  if (!Object.hasOwn(out, 'gateway') && typeof gws[0] === 'string') out.gateway = gws[0];
   return out;
 }
 
