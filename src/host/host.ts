@@ -64,8 +64,7 @@ export class Host {
    * longer run left behind taken away. Returns what could not be restored.
    */
   async restoreNetwork(): Promise<string[]> {
-    const running = new Set((await this.allVms()).filter((v) => v.state === 'running').map((v) => v.uuid));
-    return this.net.restore((uuid) => running.has(uuid));
+    return this.net.restore(this.core().liveness());
   }
 
   /** What the host can do (cached per boot; `refresh` probes again). */

@@ -9,21 +9,25 @@
  */
 import { vmTableName } from './names.ts';
 
-/** What the rules need of one NIC (its manifest entry, and where it is plugged). */
-export interface GuardNic {
-  /** The host end of its veth pair. */
-  hostLink: string;
+/** A NIC's protection, as its manifest entry gives it. */
+export interface NicProtection {
   mac: string;
   ips: string[];
   allowedIps: string[];
-  /** Addresses DHCP gave it (the rules let it use them). */
-  leased: string[];
   vrrpPrimaryIp?: string;
   allowIpSpoofing: boolean;
   allowMacSpoofing: boolean;
   allowDhcpSpoofing: boolean;
   allowRestrictedTraffic: boolean;
   blockedPorts: number[];
+}
+
+/** What the rules need of one NIC: its protection, where it is plugged, what DHCP gave it. */
+export interface GuardNic extends NicProtection {
+  /** The host end of its veth pair. */
+  hostLink: string;
+  /** Addresses DHCP gave it (the rules let it use them). */
+  leased: string[];
 }
 
 /** The interface id (EUI-64) Linux gives an IPv6 address from a MAC. */

@@ -7,8 +7,7 @@
  */
 import { writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../platform/index.ts';
-import { runPath, findTool } from '../platform/index.ts';
+import { findTool, run, runPath } from '../platform/index.ts';
 
 export interface Lease {
   /** The address with its prefix (`10.88.0.57/24`). */

@@ -4,6 +4,7 @@
  * atomically), and commands for a zone's network namespace go through `nsenter --net`.
  * @module
  */
+import { writeFile } from 'node:fs/promises';
 import { ZonixError } from '../common/index.ts';
 import { findTool, run } from '../platform/index.ts';
 
@@ -87,6 +88,5 @@ export async function links(o: NsOptions = {}): Promise<LinkInfo[]> {
 
 /** Write a sysctl of the host's network stack (`net/ipv6/conf/<link>/disable_ipv6`, say). */
 export async function sysctl(key: string, value: string): Promise<void> {
-  const { writeFile } = await import('node:fs/promises');
   await writeFile(`/proc/sys/${key}`, value);
 }

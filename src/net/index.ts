@@ -7,25 +7,18 @@
  */
 import { readdirSync } from 'node:fs';
 import { writeZoneEtcFile } from '../common/index.ts';
-import { links, nft, nftTables } from './exec.ts';
+import { links, nftTables } from './exec.ts';
 import { conflictError, hasConflict } from './conflicts.ts';
 import { leaseDir } from './dhcp.ts';
 import { HostNetworks } from './hostnet.ts';
 import { parseVmLinkAlias, uuidOfTable } from './names.ts';
 import { NicTags, type TagDocs } from './tags.ts';
 import { nicsOf, VmNetwork, type NetVm } from './vnics.ts';
-import { unguardScript } from './antispoof.ts';
 
-export { NicTags, normalizeMac, validMtu, validStubName, validTagName, isMac, tagError } from './tags.ts';
-export type { NicTag, TagDocs, TagKind, HostNetConfig } from './tags.ts';
-export { nicsOf, readPlumbed, type NetVm, type VmNic, type Plumbed } from './vnics.ts';
+export { isMac, normalizeMac, tagError, validMtu, validStubName, validTagName } from './tags.ts';
+export type { HostNetConfig, NicTag, TagKind } from './tags.ts';
 export { links, type LinkInfo } from './exec.ts';
-export { hostLinkName, bridgeName, vmTableName, parseVmLinkAlias, parseBridgeAlias } from './names.ts';
-export { parseMaxbw, formatMaxbw } from './shaping.ts';
-export { guardScript, eui64, type GuardNic } from './antispoof.ts';
-export { hasConflict } from './conflicts.ts';
-export { subnetOf, validGateway, dnsmasqPid, natTable } from './hostnet.ts';
-export { parseLease } from './dhcp.ts';
+export { subnetOf, validGateway } from './hostnet.ts';
 
 /** What the hook is given by the VM core (see vm/brands/types.ts: the hook's side of the interface). */
 interface Ctx {
@@ -114,10 +107,7 @@ export class Network {
       const owner = family === 'bridge' ? uuidOfTable(name) : undefined;
       if (owner && !live(owner) && !dead.includes(owner)) strays.add(owner);
     }
-    for (const u of strays) {
-      await nft(unguardScript(u));
-      await this.vms.unplumb(u, all);
-    }
+    for (const u of strays) await this.vms.unplumb(u, all, { table: true });
   }
 
   /** Host start: every tag's bridge, every host network, then what dead VMs left. */

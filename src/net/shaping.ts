@@ -18,12 +18,6 @@ export function parseMaxbw(v: string): number {
   return Math.round(bps);
 }
 
-/** As dladm shows it: `100` for 100 Mbps, `1000` for 1G, `1.500` below... (whole Mbps, else 3 places). */
-export function formatMaxbw(bps: number): string {
-  const mbps = bps / 1e6;
-  return Number.isInteger(mbps) ? String(mbps) : mbps.toFixed(3);
-}
-
 /** A bucket large enough for 10 ms at the rate (at least 32 KiB, so one GSO burst fits). */
 function burstBytes(bps: number): number {
   return Math.max(32 * 1024, Math.ceil(bps / 8 / 100));

@@ -11,10 +11,10 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { writeFileAtomicSync, ZonixError, isErrno } from '../common/index.ts';
 import { ipBatch, links, nft, tcBatch, type LinkInfo } from './exec.ts';
-import { guardScript, unguardScript, type GuardNic } from './antispoof.ts';
+import { guardScript, unguardScript, type GuardNic, type NicProtection } from './antispoof.ts';
 import { leaseDir, leaseFile, requestLease, type Lease } from './dhcp.ts';
 import { hostLinkName, ifbName, parseVmLinkAlias, vmLinkAlias } from './names.ts';
-import { capLines, parseMaxbw } from './shaping.ts';
+import { capLines, parseMaxbw, uncapLines } from './shaping.ts';
 import { NicTags, tagError } from './tags.ts';
 
 /** What networking reads of a VM (its manifest). */
@@ -28,23 +28,14 @@ export interface NetVm {
 }
 
 /** One NIC as networking uses it: the manifest entry, read with its defaults. */
-export interface VmNic {
+export interface VmNic extends NicProtection {
   index: number;
   iface: string;
-  mac: string;
   tag: string;
   vlan: number;
   mtu?: number;
-  ips: string[];
   gateways: string[];
   primary: boolean;
-  allowedIps: string[];
-  vrrpPrimaryIp?: string;
-  allowIpSpoofing: boolean;
-  allowMacSpoofing: boolean;
-  allowDhcpSpoofing: boolean;
-  allowRestrictedTraffic: boolean;
-  blockedPorts: number[];
   maxbw?: string;
 }
 
@@ -100,6 +91,14 @@ function writePlumbed(p: Plumbed): void {
   writeFileAtomicSync(leaseFile(p.uuid), JSON.stringify(p) + '\n');
 }
 
+/** ip lines that make the IFB device shaping what a NIC sends. */
+function ifbLines(uuid: string, iface: string, ifb: string): string[][] {
+  return [
+    ['link', 'add', ifb, 'type', 'ifb'],
+    ['link', 'set', ifb, 'alias', `${vmLinkAlias(uuid, iface)}:ifb`, 'up'],
+  ];
+}
+
 const isV6 = (cidr: string) => cidr.split('/')[0]!.includes(':');
 
 /** The NIC whose gateway is the default route: the primary one, else the first with a gateway. */
@@ -143,19 +142,7 @@ export class VmNetwork {
     for (const pn of p.nics) {
       const n = byMac.get(pn.mac);
       if (!n) continue;
-      out.push({
-        hostLink: pn.hostLink,
-        mac: n.mac,
-        ips: n.ips,
-        allowedIps: n.allowedIps,
-        leased: p.leases[n.mac] ? [p.leases[n.mac]!.cidr] : [],
-        ...(n.vrrpPrimaryIp ? { vrrpPrimaryIp: n.vrrpPrimaryIp } : {}),
-        allowIpSpoofing: n.allowIpSpoofing,
-        allowMacSpoofing: n.allowMacSpoofing,
-        allowDhcpSpoofing: n.allowDhcpSpoofing,
-        allowRestrictedTraffic: n.allowRestrictedTraffic,
-        blockedPorts: n.blockedPorts,
-      });
+      out.push({ ...n, hostLink: pn.hostLink, leased: p.leases[n.mac] ? [p.leases[n.mac]!.cidr] : [] });
     }
     return out;
   }
@@ -253,49 +240,48 @@ export class VmNetwork {
     return { dns };
   }
 
-  /** Apply what changed live on a running VM: its anti-spoofing rules (SmartOS changes these at once). */
+  /** Apply what changed live on a running VM: its anti-spoofing rules and caps (SmartOS: at once). */
   async refresh(vm: NetVm): Promise<void> {
     const p = readPlumbed(vm.uuid);
     if (!p) return;
     await nft(guardScript(vm.uuid, this.guardNics(vm, p)));
     const byMac = new Map(nicsOf(vm).map((n) => [n.mac, n]));
-    const lines: string[][] = [];
-    const ifbs: string[][] = [];
+    const makeIfbs: string[][] = [];
+    const dropIfbs: string[][] = [];
+    const uncap: string[][] = [];
+    const cap: string[][] = [];
     for (const pn of p.nics) {
-      const n = byMac.get(pn.mac);
-      if (!n?.maxbw && pn.ifb) {
-        lines.push(
-          ['qdisc', 'del', 'dev', pn.hostLink, 'root'],
-          ['qdisc', 'del', 'dev', pn.hostLink, 'handle', 'ffff:', 'ingress'],
-        );
-        ifbs.push(['link', 'del', pn.ifb]);
+      const maxbw = byMac.get(pn.mac)?.maxbw;
+      if (maxbw === undefined) {
+        if (!pn.ifb) continue;
+        uncap.push(...uncapLines(pn.hostLink));
+        dropIfbs.push(['link', 'del', pn.ifb]);
         delete pn.ifb;
-      } else if (n?.maxbw) {
-        if (!pn.ifb) {
-          pn.ifb = ifbName(pn.hostLink);
-          ifbs.push(
-            ['link', 'add', pn.ifb, 'type', 'ifb'],
-            ['link', 'set', pn.ifb, 'alias', `${vmLinkAlias(vm.uuid, pn.iface)}:ifb`, 'up'],
-          );
-        }
-        lines.push(...capLines(pn.hostLink, pn.ifb, parseMaxbw(n.maxbw)));
+        continue;
       }
+      if (!pn.ifb) {
+        pn.ifb = ifbName(pn.hostLink);
+        makeIfbs.push(...ifbLines(vm.uuid, pn.iface, pn.ifb));
+      }
+      cap.push(...capLines(pn.hostLink, pn.ifb, parseMaxbw(maxbw)));
     }
     writePlumbed(p);
-    if (ifbs.some((l) => l[1] === 'add')) await ipBatch(ifbs.filter((l) => l[1] !== 'del'));
-    await tcBatch(lines).catch(() => undefined);
-    await ipBatch(ifbs.filter((l) => l[1] === 'del'));
+    await ipBatch(makeIfbs);
+    await tcBatch(cap);
+    // A cap being lifted may be half there (a failed boot): what is already gone is not an error.
+    await tcBatch(uncap).catch(() => undefined);
+    await ipBatch(dropIfbs);
   }
 
   /**
    * Take away what the VM has on the host: its table, its links (the zone's end goes with its
    * namespace; the host end may outlive it a moment), its IFBs and the record. Safe to repeat.
    */
-  async unplumb(uuid: string, known?: readonly LinkInfo[]): Promise<void> {
+  async unplumb(uuid: string, known?: readonly LinkInfo[], opts: { table?: boolean } = {}): Promise<void> {
     const p = readPlumbed(uuid);
     const all = known ?? (p ? await links() : []);
     const mine = all.filter((l) => parseVmLinkAlias(l.ifalias)?.uuid === uuid);
-    if (p || mine.length) {
+    if (p || mine.length || opts.table) {
       await nft(unguardScript(uuid));
       await ipBatch(mine.map((l) => ['link', 'del', l.ifname])).catch(async () => {
         // Some went with the namespace meanwhile: delete the rest one by one.

@@ -85,13 +85,16 @@ export class VmCore {
     return this.peersOf ? this.peersOf() : this.list();
   }
 
-  /** Whether a VM's zone exists (made or running) or a command is at work on it. */
-  private liveCheck(): (uuid: string) => boolean {
-    const busy = busyVms();
+  /**
+   * Whether a VM's zone exists (made or running) or a command is at work on it: what the hooks'
+   * reconcile leaves alone. The VM locks are read once, when first asked.
+   */
+  liveness(): (uuid: string) => boolean {
+    let busy: Map<string, string> | undefined;
     return (uuid) => {
-      if (busy.has(uuid)) return true;
       const st = this.states.stateSync(uuid);
-      return st !== undefined && st.status !== 'stopped';
+      if (st !== undefined && st.status !== 'stopped') return true;
+      return (busy ??= busyVms()).has(uuid);
     };
   }
 
@@ -156,7 +159,7 @@ export class VmCore {
       (uuid) => this.runtimeOf(uuid, meta).delete(uuid, { force: true }),
       meta,
     );
-    await this.hooks.reconcile(this.liveCheck());
+    await this.hooks.reconcile(this.liveness());
     return removed.length ? this.pool.meta() : meta;
   }
 
