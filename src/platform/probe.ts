@@ -77,7 +77,10 @@ const TIMEOUT = {
   version: 3_000,
   quick: 3_000,
   container: 10_000,
+  /** A KVM guest that says nothing in 3 s never will (kvm_pvm hosts): the cold probe stays short. */
   guest: 3_000,
+  /** TCG always boots where qemu runs; only a loaded host makes it slow, so wait longer for it. */
+  tcgGuest: 8_000,
   bpftrace: 8_000,
 };
 
@@ -414,6 +417,7 @@ async function bootGuest(
   accel: 'kvm' | 'tcg',
   image: Promise<{ path: string; marker: string }>,
 ): Promise<Finding> {
+  const limit = accel === 'tcg' ? TIMEOUT.tcgGuest : TIMEOUT.guest;
   if (process.arch !== 'x64') return unusable(`the guest probe is x86-only (host is ${process.arch})`);
   if (!findTool(QEMU)) return unusable(`${QEMU} not installed`);
   const { path, marker } = await image;
@@ -427,8 +431,8 @@ async function bootGuest(
   const outcome = await Promise.race([
     waitForText(proc.child.stdout, marker).then((): Finding => ({ usable: true })),
     exited.then((reason) => unusable(reason)),
-    sleep(TIMEOUT.guest, undefined, { signal: timer.signal }).then(
-      () => unusable(`guest gave no sign of life within ${TIMEOUT.guest} ms`),
+    sleep(limit, undefined, { signal: timer.signal }).then(
+      () => unusable(`guest gave no sign of life within ${limit} ms`),
       () => unusable('aborted'),
     ),
   ]);
