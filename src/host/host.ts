@@ -48,7 +48,10 @@ export class Host {
   constructor(opts: HostOptions = {}) {
     this.hooks = opts.hooks ?? new LifecycleHooks();
     this.runtimeName = opts.runtime;
-    this.net = new Network(() => this.pool().docs('nictags'));
+    this.net = new Network(() => this.pool().docs('nictags'), {
+      rules: () => this.pool().docs('fwrules'),
+      vms: () => this.allVms(),
+    });
     this.hooks.add({ ...this.net.hook(), reconcile: (live) => this.net.reconcile(live) });
   }
 

@@ -14,11 +14,13 @@ import { HostNetworks } from './hostnet.ts';
 import { parseVmLinkAlias, uuidOfTable } from './names.ts';
 import { NicTags, type TagDocs } from './tags.ts';
 import { nicsOf, VmNetwork, type NetVm } from './vnics.ts';
+import { Firewall, type RuleDocs } from './firewall.ts';
 
 export { isMac, normalizeMac, tagError, validMtu, validStubName, validTagName } from './tags.ts';
 export type { HostNetConfig, NicTag, TagKind } from './tags.ts';
 export { links, type LinkInfo } from './exec.ts';
 export { subnetOf, validGateway } from './hostnet.ts';
+export { FwRuleError, makeRecord, type FwRuleRecord, type RuleChange } from './firewall.ts';
 
 /** What the hook is given by the VM core (see vm/brands/types.ts: the hook's side of the interface). */
 interface Ctx {
@@ -29,11 +31,24 @@ export class Network {
   readonly tags: NicTags;
   readonly vms: VmNetwork;
   readonly hostnets: HostNetworks;
+  readonly firewall: Firewall;
 
-  constructor(docs: () => TagDocs) {
+  /** `docs`: where tags are kept; `fw.rules`: firewall rules; `fw.vms`: every VM on the host. */
+  constructor(docs: () => TagDocs, fw: { rules: () => RuleDocs; vms: () => Promise<NetVm[]> }) {
     this.tags = new NicTags(docs);
     this.vms = new VmNetwork(this.tags);
     this.hostnets = new HostNetworks(this.tags);
+    this.firewall = new Firewall(fw.rules, fw.vms);
+  }
+
+  /**
+   * A VM came, went or changed: reload the firewall, unless it has nothing to do with it (no rules
+   * on the host, and neither the VM as it is nor as it was has its firewall on).
+   */
+  private async refirewall(vm: NetVm, opts: { old?: NetVm; gone?: boolean } = {}): Promise<void> {
+    const on = (v?: NetVm) => v?.firewall_enabled === true;
+    if (!on(vm) && !on(opts.old) && this.firewall.list().length === 0) return;
+    await this.firewall.sync(opts.gone ? { except: vm.uuid } : {});
   }
 
   /** The lifecycle hook the VM core runs for every VM (a VM without NICs costs it nothing). */
@@ -57,6 +72,7 @@ export class Network {
       attach: async (vm: NetVm, ctx: Ctx & { pid: number }) => {
         if (!has(vm)) return;
         const { dns } = await this.vms.plumb(vm, ctx.pid);
+        await this.refirewall(vm);
         const named = Array.isArray(vm.resolvers) && vm.resolvers.length > 0;
         if (dns.length && !named)
           writeZoneEtcFile(
@@ -65,14 +81,17 @@ export class Network {
             dns.map((d) => `nameserver ${d}\n`).join(''),
           );
       },
-      update: async (vm: NetVm) => {
+      update: async (vm: NetVm, ctx: { old: NetVm }) => {
         await this.vms.refresh(vm);
+        await this.refirewall(vm, { old: ctx.old });
       },
       detach: async (vm: NetVm) => {
         await this.vms.unplumb(vm.uuid);
+        if (has(vm)) await this.refirewall(vm);
       },
       release: async (vm: NetVm) => {
         await this.vms.unplumb(vm.uuid);
+        if (has(vm)) await this.refirewall(vm, { gone: true });
       },
     };
   }
@@ -120,6 +139,7 @@ export class Network {
         .catch((err: unknown) => problems.push(`network ${t.name}: ${(err as Error).message}`));
     }
     await this.reconcile(live, { full: true });
+    await this.firewall.sync().catch((err: unknown) => problems.push(`firewall: ${(err as Error).message}`));
     return problems;
   }
 
