@@ -13,14 +13,30 @@ import { leaseDir } from './dhcp.ts';
 import { HostNetworks } from './hostnet.ts';
 import { parseVmLinkAlias, uuidOfTable } from './names.ts';
 import { NicTags, type TagDocs } from './tags.ts';
-import { nicsOf, VmNetwork, type NetVm } from './vnics.ts';
+import { nicsOf, readPlumbed, VmNetwork, type NetVm } from './vnics.ts';
 import { Firewall, type RuleDocs } from './firewall.ts';
 
 export { isMac, normalizeMac, tagError, validMtu, validStubName, validTagName } from './tags.ts';
 export type { HostNetConfig, NicTag, TagKind } from './tags.ts';
 export { links, type LinkInfo } from './exec.ts';
 export { subnetOf, validGateway } from './hostnet.ts';
+export { parseMaxbw } from './shaping.ts';
+export { isUplinkCandidate } from './tags.ts';
 export { FwRuleError, makeRecord, type FwRuleRecord, type RuleChange } from './firewall.ts';
+
+/** A VM NIC as the host sees it. */
+export interface Vnic {
+  /** The host end of its veth pair. */
+  link: string;
+  uuid: string;
+  iface: string;
+  mac: string;
+  bridge: string;
+  tag: string;
+  vlan: number;
+  maxbw?: string;
+  mtu?: number;
+}
 
 /** What the hook is given by the VM core (see vm/brands/types.ts: the hook's side of the interface). */
 interface Ctx {
@@ -141,6 +157,31 @@ export class Network {
     await this.reconcile(live, { full: true });
     await this.firewall.sync().catch((err: unknown) => problems.push(`firewall: ${(err as Error).message}`));
     return problems;
+  }
+
+  /** The VNICs of running VMs (`dladm show-vnic`): host link, the VM's NIC, its tag and bridge. */
+  static vnics(vms: readonly NetVm[]): Vnic[] {
+    const out: Vnic[] = [];
+    for (const vm of vms) {
+      const p = readPlumbed(vm.uuid);
+      if (!p) continue;
+      const byMac = new Map(nicsOf(vm).map((n) => [n.mac, n]));
+      for (const n of p.nics) {
+        const nic = byMac.get(n.mac);
+        out.push({
+          link: n.hostLink,
+          uuid: vm.uuid,
+          iface: n.iface,
+          mac: n.mac,
+          bridge: n.bridge,
+          tag: nic?.tag ?? n.bridge,
+          vlan: nic?.vlan ?? 0,
+          ...(nic?.maxbw ? { maxbw: nic.maxbw } : {}),
+          ...(nic?.mtu ? { mtu: nic.mtu } : {}),
+        });
+      }
+    }
+    return out.sort((a, b) => (a.link < b.link ? -1 : a.link > b.link ? 1 : 0));
   }
 
   /** VMs whose NICs use `tag` (`nictagadm vms`, and what `delete` refuses over). */

@@ -77,7 +77,7 @@ export function validMtu(v: string): number {
 }
 
 /** A link Zonix did not make and that may be a tag's uplink (not loopback, not a bridge). */
-function isUplinkCandidate(l: LinkInfo): boolean {
+export function isUplinkCandidate(l: LinkInfo): boolean {
   if (l.ifname === 'lo' || l.linkinfo?.info_kind === 'bridge') return false;
   if (parseVmLinkAlias(l.ifalias) || parseBridgeAlias(l.ifalias)) return false;
   return l.link_netnsid === undefined || l.linkinfo?.info_kind === 'veth';

@@ -151,6 +151,62 @@ describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { ski
     assert.ok(await pings(z1, '10.202.0.2'));
   });
 
+  it('dladm shows links, VNICs and etherstubs, makes etherstubs and sets maxbw, as illumos does', async () => {
+    const E = `${env.prefix}e0`;
+    await ok('dladm', ['create-etherstub', E]);
+    assert.equal(await ok('dladm', ['show-etherstub', E]), `LINK\n${E}\n`);
+    assert.match(await ok('nictagadm', ['list', '-p', '-l']), new RegExp(`^${E}:-:-:etherstub$`, 'm'));
+    const dup = await cli('dladm', ['create-etherstub', E]);
+    assert.deepEqual(
+      [dup.code, dup.stderr],
+      [1, 'dladm: etherstub creation failed: object already exists\n'],
+    );
+    assert.match(
+      await ok('dladm', ['show-link', '-p', '-o', 'link,class']),
+      new RegExp(`^${E}:etherstub$`, 'm'),
+    );
+    await ok('dladm', ['delete-etherstub', E]);
+    assert.equal((await cli('dladm', ['show-etherstub', E])).code, 1);
+    const busy = await cli('dladm', ['delete-etherstub', A]);
+    assert.deepEqual([busy.code, busy.stderr], [1, 'dladm: etherstub deletion failed: link busy\n']);
+
+    const phys = await ok('dladm', ['show-phys']);
+    assert.match(phys, /^LINK {9}MEDIA {16}STATE {6}SPEED  DUPLEX {4}DEVICE\n/);
+    assert.ok(!/^zx/m.test(phys), 'VM links are not physical');
+    const mac = await macOf(z1);
+    const vnic = (await ok('dladm', ['show-vnic', '-p', '-o', 'link,over,macaddress,vid,zone']))
+      .split('\n')
+      .find((l) => l.endsWith(`:${z1}`));
+    const illumos = mac
+      .split(':')
+      .map((b) => b.replace(/^0(?=.)/, ''))
+      .join('\\:');
+    assert.equal(vnic, `zx${z1.replace(/-/g, '').slice(0, 9)}n0:${A}:${illumos}:0:${z1}`);
+    assert.match(
+      await ok('dladm', ['show-vnic']),
+      /^LINK {9}OVER {9}SPEED  MACADDRESS {8}MACADDRTYPE {9}VID\n/,
+    );
+    const ptxt = await cli('dladm', ['show-vnic', '-p']);
+    assert.deepEqual([ptxt.code, ptxt.stderr], [1, 'dladm: -p requires -o\n']);
+
+    await ok('dladm', ['set-linkprop', '-p', 'maxbw=50M', '-z', z1, 'net0']);
+    const got = (JSON.parse(await ok('vmadm', ['get', z1])) as { nics: { maxbw?: string }[] }).nics[0]!;
+    assert.equal(got.maxbw, '50M');
+    const prop = ['show-linkprop', '-c', '-o', 'value', '-p', 'maxbw', '-z', z1, 'net0'];
+    assert.equal(await ok('dladm', prop), '50\n');
+    assert.match(
+      execFileSync('tc', ['qdisc', 'show', 'dev', vnic!.split(':')[0]!], { encoding: 'utf8' }),
+      /tbf .*rate 50Mbit/,
+    );
+    const bad = await cli('dladm', ['set-linkprop', '-p', 'maxbw=fast', '-z', z1, 'net0']);
+    assert.deepEqual(
+      [bad.code, bad.stderr],
+      [1, "dladm: warning: invalid link property value 'fast' for 'maxbw'\n"],
+    );
+    await ok('dladm', ['reset-linkprop', '-p', 'maxbw', '-z', z1, 'net0']);
+    assert.equal(await ok('dladm', prop), '--\n');
+  });
+
   it('keeps VLAN 10 and VLAN 20 on one tag apart', async () => {
     const v10a = await zone('', [{ nic_tag: B, vlan_id: 10, ips: ['10.203.0.1/24'] }]);
     const v10b = await zone('', [{ nic_tag: B, vlan_id: 10, ips: ['10.203.0.2/24'] }]);
