@@ -19,6 +19,7 @@ import {
   parseMaxbw,
   validStubName,
   type LinkInfo,
+  type NicTag,
   type Vnic,
 } from '../net/index.ts';
 import { getopt, has, last, type Parsed } from './getopt.ts';
@@ -131,15 +132,17 @@ const illumosMac = (mac: string) =>
 /** maxbw as illumos shows it: megabits. */
 const mbits = (maxbw: string) => String(Math.round(parseMaxbw(maxbw) / 1e4) / 100);
 
+/** The host's links, VM NICs and etherstubs; with no pool imported, only its links. */
 async function hostView() {
   const host = defaultHost();
-  const [all, vms] = await Promise.all([links(), host.allVms()]);
-  return {
-    host,
-    all,
-    vnics: Network.vnics(vms),
-    stubs: host.net.tags.list().filter((t) => t.kind === 'etherstub'),
-  };
+  const [all, vms] = await Promise.all([links(), host.allVms().catch(() => [])]);
+  let stubs: NicTag[] = [];
+  try {
+    stubs = host.net.tags.list().filter((t) => t.kind === 'etherstub');
+  } catch {
+    /* no pool: no tags */
+  }
+  return { host, all, vnics: Network.vnics(vms), stubs };
 }
 
 function only<T extends { link: string }>(rows: T[], name: string | undefined, what = 'link'): T[] {

@@ -76,9 +76,12 @@ export function validMtu(v: string): number {
   return n;
 }
 
-/** A link Zonix did not make and that may be a tag's uplink (not loopback, not a bridge). */
+/** A link Zonix did not make and that may be a tag's uplink: a device or a veth. */
 export function isUplinkCandidate(l: LinkInfo): boolean {
-  if (l.ifname === 'lo' || l.linkinfo?.info_kind === 'bridge') return false;
+  if (l.ifname === 'lo') return false;
+  // Devices, and veths (a link into another namespace); not bridges, IFBs, tunnels or the like.
+  const kind = l.linkinfo?.info_kind;
+  if (kind !== undefined && kind !== 'veth') return false;
   if (parseVmLinkAlias(l.ifalias) || parseBridgeAlias(l.ifalias)) return false;
   return l.link_netnsid === undefined || l.linkinfo?.info_kind === 'veth';
 }
