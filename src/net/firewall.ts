@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { withLock } from '../common/index.ts';
-import { ipBatch, nft, nftTables } from './exec.ts';
+import { ipBatch, nft } from './exec.ts';
 import { FwRuleError, isUuid, parseRule, ruleText, type ParsedRule, type Target } from './fwrule.ts';
 import { leaseDir } from './dhcp.ts';
 import { nicsOf, readPlumbed, type NetVm } from './vnics.ts';
@@ -207,11 +207,9 @@ export function compile(records: readonly FwRuleRecord[], vmsIn: readonly NetVm[
   const fwVms = vms.filter((v) => v.enabled);
 
   /** The named set of the addresses of `vms` matching `t` (`p` side: firewalled VMs only). */
+  const memo = new Map<string, string | undefined>();
   const setFor = (r: FwRuleRecord, t: Target, fam: 4 | 6, prot: boolean): string | undefined => {
     const scope = isGlobalRule(r) ? 'g' : `o${hex(r.owner_uuid!)}`;
-    const pool = (prot ? fwVms : vms).filter((v) => inScope(r, v) && matches(t, v));
-    const elements = [...new Set(pool.flatMap((v) => (fam === 4 ? v.v4 : v.v6)))].sort();
-    if (elements.length === 0) return undefined;
     const key =
       t.kind === 'all'
         ? 'all'
@@ -222,8 +220,13 @@ export function compile(records: readonly FwRuleRecord[], vmsIn: readonly NetVm[
               .digest('hex')
               .slice(0, 16)}`;
     const name = `${prot ? 'p' : 'a'}${fam}_${scope}_${key}`;
-    sets.set(name, { type: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', elements });
-    return name;
+    if (memo.has(name)) return memo.get(name);
+    const pool = (prot ? fwVms : vms).filter((v) => inScope(r, v) && matches(t, v));
+    const elements = [...new Set(pool.flatMap((v) => (fam === 4 ? v.v4 : v.v6)))].sort();
+    const found = elements.length === 0 ? undefined : name;
+    memo.set(name, found);
+    if (found) sets.set(name, { type: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', elements });
+    return found;
   };
 
   const rules: CompiledRule[] = [];
@@ -326,6 +329,7 @@ export function fullScript(c: Compiled, table = fwTable()): string {
   out.push(...chainBlock('input', ['jump fw'], hook('input')));
   out.push(...chainBlock('output', ['goto fw_in'], hook('output')));
   out.push(...chainBlock('fw', ['ip saddr @fw4 goto fw_out', 'ip6 saddr @fw6 goto fw_out', 'goto fw_in']));
+  out.push(...chainBlock('loaded', []));
   const outJumps = c.priorities.flatMap((p) => [`jump out_${p}_b`, `jump out_${p}_a`]);
   out.push(...chainBlock('fw_out', ['ct state established,related goto fw_in', ...outJumps, 'goto fw_in']));
   const inJumps = c.priorities.flatMap((p) => [`jump in_${p}_a`, `jump in_${p}_b`]);
@@ -372,6 +376,8 @@ export function ruleScript(
   for (const [name, s] of sets) out.push(...setBlock(name, { type: s.type, elements: [] }));
   for (const dir of ['i', 'o'] as const) out.push(`  chain ${ruleChain(uuid, dir)} {`, '  }');
   out.push('}');
+  // Fails (and so does the whole transaction) unless a whole table was loaded.
+  out.push(`flush chain inet ${table} loaded`);
   for (const dir of ['i', 'o'] as const) out.push(`flush chain inet ${table} ${ruleChain(uuid, dir)}`);
   for (const [name, s] of sets) {
     out.push(`flush set inet ${table} ${name}`);
@@ -387,6 +393,15 @@ export function ruleScript(
 }
 
 // ---- the firewall ---------------------------------------------------------------------------------
+
+const hasFirewall = (vm: NetVm) => vm.firewall_enabled === true;
+
+/** Whether a rule's change keeps it where its chains are jumped to from (its priority and action). */
+function sameBucket(c: RuleChange): boolean {
+  if (c.kind !== 'updated') return true;
+  const [a, b] = [parseRule(c.old.rule), parseRule(c.rule.rule)];
+  return a.priority === b.priority && a.action === b.action;
+}
 
 export type RuleChange =
   | { kind: 'added'; rule: FwRuleRecord }
@@ -421,7 +436,6 @@ export class Firewall {
   async apply(changes: readonly RuleChange[]): Promise<void> {
     await this.locked(async () => {
       const dirty = join(leaseDir(), 'firewall.dirty');
-      const before = this.list();
       const wasDirty = existsSync(dirty);
       writeFileSync(dirty, '');
       const d = this.docs();
@@ -429,40 +443,30 @@ export class Firewall {
         if (c.kind === 'deleted') d.delete(c.old.uuid);
         else d.put(c.rule.uuid, c.rule);
       }
-      const after = this.list();
       const vms = await this.vms();
-      const c = compile(after, vms);
       const one = changes.length === 1 ? changes[0]! : undefined;
-      const empty = c.rules.length === 0 && c.fw4.length === 0 && c.fw6.length === 0;
-      const incremental =
-        one !== undefined && !empty && !wasDirty && (await this.present()) && this.fits(one, before);
-      try {
-        if (incremental) {
-          const uuid = one.kind === 'deleted' ? one.old.uuid : one.rule.uuid;
-          await nft(ruleScript(c, uuid, { added: one.kind === 'added', deleted: one.kind === 'deleted' }));
-        } else await this.load(c);
-      } catch {
-        await this.load(c);
-      }
+      let done = false;
+      if (one && !wasDirty && sameBucket(one) && (d.keys().length > 0 || vms.some(hasFirewall)))
+        done = await this.loadOne(one, vms);
+      if (!done) await this.load(compile(this.list(), vms));
       rmSync(dirty, { force: true });
     });
   }
 
-  /** Whether one change fits the table as loaded (its bucket and priority are there already). */
-  private fits(c: RuleChange, before: readonly FwRuleRecord[]): boolean {
-    const prios = new Set([0, ...before.map((r) => parseRule(r.rule).priority)]);
-    if (c.kind === 'deleted') return true;
-    const p = parseRule(c.rule.rule);
-    if (!prios.has(p.priority)) return false;
-    if (c.kind === 'updated') {
-      const o = parseRule(c.old.rule);
-      return o.priority === p.priority && o.action === p.action;
+  /**
+   * One rule's part of the table, compiled alone (the rest stays as loaded). False when that cannot
+   * be: no whole table loaded (its `loaded` chain is missing), or (a new rule) no bucket for its
+   * priority yet; nothing changed then (the transaction fails whole).
+   */
+  private async loadOne(one: RuleChange, vms: readonly NetVm[]): Promise<boolean> {
+    const uuid = one.kind === 'deleted' ? one.old.uuid : one.rule.uuid;
+    const c = compile(one.kind === 'deleted' ? [] : [one.rule], vms);
+    try {
+      await nft(ruleScript(c, uuid, { added: one.kind === 'added', deleted: one.kind === 'deleted' }));
+      return true;
+    } catch {
+      return false;
     }
-    return true;
-  }
-
-  private async present(): Promise<boolean> {
-    return (await nftTables()).some(([f, n]) => f === 'inet' && n === fwTable());
   }
 
   /**
