@@ -1,6 +1,7 @@
 /**
  * bench/network: Zonix networking against bare Linux, in one run, as root.
- * (a) throughput (iperf3, TCP, ZONIX_BENCH_SECONDS s) and round-trip time (ping, p50 of 200) between
+ * (a) throughput (iperf3, TCP, ZONIX_BENCH_SECONDS s; median of 3 rounds, the paths in turn) and
+ *     round-trip time (ping, p50 of 200 per round) between
  *     two network namespaces joined by a bare veth pair; (b) the same between two zones on one
  *     etherstub, with anti-spoofing and the firewall on (one rule lets the test traffic in), measured
  *     from inside the zones' own namespaces (nsenter --net, the host's iperf3 and ping);
@@ -30,6 +31,8 @@ import { dropHostStartupCosts, processesMentioning, removeCgroups } from './zone
 
 const RUNS = positiveInt(process.env.ZONIX_BENCH_RUNS, 10);
 const SECONDS = positiveInt(process.env.ZONIX_BENCH_SECONDS, 3);
+/** Rounds of throughput and latency, each path in turn. */
+const ROUNDS = positiveInt(process.env.ZONIX_BENCH_ROUNDS, 3);
 const RULES = positiveInt(process.env.ZONIX_BENCH_RULES, 1000);
 const FW_VMS = positiveInt(process.env.ZONIX_BENCH_FW_VMS, 100);
 const CGROUP_PARENT = `zonix-bench-${randomBytes(3).toString('hex')}`;
@@ -135,10 +138,6 @@ async function runBench(run: BenchRun): Promise<Result> {
       await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     const inNs = (ns: string) => ['ip', 'netns', 'exec', ns];
-    const bare = {
-      gbits: await throughput(inNs(nsA), inNs(nsB), '10.250.0.1'),
-      p50Ms: await rtt(inNs(nsB), '10.250.0.1'),
-    };
 
     // (b) two zones on one etherstub, anti-spoofing and the firewall on.
     log('two zones on one etherstub, anti-spoofing and firewall on');
@@ -164,10 +163,24 @@ async function runBench(run: BenchRun): Promise<Result> {
     };
     const zA = await zone('10.251.0.1');
     const zB = await zone('10.251.0.2');
-    const zonesFig = { gbits: await throughput(zA, zB, '10.251.0.1'), p50Ms: await rtt(zB, '10.251.0.1') };
+    // Both paths in turn, ROUNDS times, so that both see the same host: medians of each.
+    const tp = { bare: [] as number[], zones: [] as number[] };
+    const lat = { bare: [] as number[], zones: [] as number[] };
+    for (let k = 0; k < ROUNDS; k++) {
+      tp.bare.push(await throughput(inNs(nsA), inNs(nsB), '10.250.0.1'));
+      tp.zones.push(await throughput(zA, zB, '10.251.0.1'));
+      lat.bare.push(await rtt(inNs(nsB), '10.250.0.1'));
+      lat.zones.push(await rtt(zB, '10.251.0.1'));
+    }
+    const bare = { gbits: median(tp.bare), p50Ms: median(lat.bare) };
+    const zonesFig = { gbits: median(tp.zones), p50Ms: median(lat.zones) };
     for (const u of made.splice(0)) await host.delete(u);
+    await host.net.firewall.apply([
+      { kind: 'deleted', old: allow },
+      { kind: 'deleted', old: ping },
+    ]);
 
-    // (c) create with two NICs against none.
+    // (c) create with two NICs against none (no firewall rules on the host: (d) times those).
     log(`create (running) and delete: ${RUNS} rounds with no NIC and with two`);
     const samples = { none: [] as number[], two: [] as number[] };
     for (let r = 0; r < RUNS; r++) {
@@ -193,10 +206,6 @@ async function runBench(run: BenchRun): Promise<Result> {
         await host.delete(uuid);
       }
     }
-    await host.net.firewall.apply([
-      { kind: 'deleted', old: allow },
-      { kind: 'deleted', old: ping },
-    ]);
 
     // (d) the firewall: rules over VMs that are defined (records), loaded into the kernel.
     log(`firewall: ${RULES} rules over ${FW_VMS} VMs`);

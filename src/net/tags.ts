@@ -7,6 +7,7 @@
  * bridges are made again when the host starts; every bridge carries an alias naming its tag.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { ZonixError } from '../common/index.ts';
 import { HostCommandError } from '../platform/index.ts';
 import { ipBatch, links, sysctl, type LinkInfo } from './exec.ts';
@@ -192,6 +193,22 @@ export class NicTags {
    * The bridge a NIC on `tag` with VLAN `vlan` plugs into, made when it is missing (with its uplink,
    * or the uplink's 802.1Q link for a VLAN). Safe to call from several commands at once.
    */
+  /**
+   * An etherstub's bridge that is there already, found without listing every link (what a VM's
+   * start needs most often); otherwise undefined, and `ensureBridge` does the rest.
+   */
+  existingStub(tag: NicTag, vlan: number): string | undefined {
+    if (tag.kind !== 'etherstub') return undefined;
+    const name = bridgeName(tag.name, vlan);
+    try {
+      return readFileSync(`/sys/class/net/${name}/ifalias`, 'utf8').trim() === bridgeAlias(tag.name, vlan)
+        ? name
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async ensureBridge(tag: NicTag, vlan: number, known?: readonly LinkInfo[]): Promise<string> {
     const name = bridgeName(tag.name, vlan);
     const alias = bridgeAlias(tag.name, vlan);

@@ -7,7 +7,7 @@
  * after a crash.
  * @module
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { writeFileAtomicSync, ZonixError, isErrno } from '../common/index.ts';
 import { ipBatch, links, nft, tcBatch, type LinkInfo } from './exec.ts';
@@ -157,18 +157,20 @@ export class VmNetwork {
     this.checkTags(vm);
     // Whatever an earlier boot left (its zone is gone, its links may linger) goes first.
     await this.unplumb(vm.uuid);
-    const all = await links();
+    // Every link is listed only when something needs it (a bridge to make, a tag's uplink).
+    let all: LinkInfo[] | undefined;
     const plumbed: Plumbed = { uuid: vm.uuid, pid, nics: [], leases: {} };
     const host: string[][] = [];
     const zone: string[][] = [['link', 'set', 'lo', 'up']];
     const caps: string[][] = [];
     for (const n of nics) {
       const tag = this.tags.get(n.tag)!;
-      const bridge = await this.tags.ensureBridge(tag, n.vlan, all);
+      const bridge =
+        this.tags.existingStub(tag, n.vlan) ??
+        (await this.tags.ensureBridge(tag, n.vlan, (all ??= await links())));
       const hostLink = hostLinkName(vm.uuid, n.iface, n.index);
-      const taken = all.find((l) => l.ifname === hostLink);
-      if (taken) {
-        const owner = parseVmLinkAlias(taken.ifalias);
+      if (existsSync(`/sys/class/net/${hostLink}`)) {
+        const owner = parseVmLinkAlias(readFileSync(`/sys/class/net/${hostLink}/ifalias`, 'utf8').trim());
         throw new ZonixError(
           'EEXIST',
           `host link ${hostLink} for ${n.iface} is taken${owner ? ` by VM ${owner.uuid}` : ''}`,
@@ -220,7 +222,8 @@ export class VmNetwork {
     zone.push(...routeLines(vm, nics));
     writePlumbed(plumbed);
     await ipBatch(host);
-    await nft(guardScript(vm.uuid, this.guardNics(vm, plumbed)));
+    const guard = this.guardNics(vm, plumbed);
+    await nft(guardScript(vm.uuid, guard, { fresh: true })).catch(() => nft(guardScript(vm.uuid, guard)));
     await tcBatch(caps);
     await ipBatch(zone, { pid });
     const dns: string[] = [];
