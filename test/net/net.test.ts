@@ -6,7 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   cli,
   createVm,
@@ -14,6 +17,7 @@ import {
   makeTestEnv,
   makeZonePool,
   ok,
+  ROOT,
   teardown,
   zoneTestSkip,
 } from '../helpers/host.ts';
@@ -28,6 +32,8 @@ describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { ski
   const B = `${env.prefix}b0`;
   const H = `${env.prefix}h0`;
   const OUT = `${env.prefix}o`;
+  const TABLE = `${env.prefix}_fw`;
+  process.env.ZONIX_FW_TABLE = TABLE;
   const uuids: string[] = [];
   let image = '';
   process.env.ZONIX_SYSTEM_POOL = P;
@@ -266,6 +272,67 @@ describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { ski
     assert.ok(await pings(d, '10.205.0.2'));
     await ok('vmadm', ['delete', d]);
     await ok('nictagadm', ['delete', H]);
+  });
+
+  it('a vmadm killed (-9) in create, start or delete leaves no link, table or qdisc once zonix boot ran', async (t) => {
+    const seen: string[] = [];
+    const mine = (u: string) => netLeaks('\0none', [u], env.dir);
+    const state = async (u: string) =>
+      (await ok('vmadm', ['list', '-H', '-o', 'state', `uuid=${u}`])).trim() || 'gone';
+    const killAfter = async (args: string[], ms: number) => {
+      const child = spawn(join(ROOT, 'bin', 'vmadm'), args, { stdio: 'ignore', env: process.env });
+      const closed = new Promise((r) => child.on('close', r));
+      await new Promise((r) => setTimeout(r, ms));
+      child.kill('SIGKILL');
+      await closed;
+    };
+    const payload = (uuid: string, autoboot: boolean) => {
+      const f = join(env.dir, `${uuid}.json`);
+      writeFileSync(
+        f,
+        JSON.stringify({
+          uuid,
+          brand: 'joyent-minimal',
+          image_uuid: image,
+          max_physical_memory: 64,
+          autoboot,
+          firewall_enabled: true,
+          nics: [{ nic_tag: A, ips: ['10.207.0.1/24'], maxbw: '50M' }],
+        }),
+      );
+      return f;
+    };
+    /** After the crash and `zonix boot`: a running VM has all it should, any other VM nothing. */
+    const consistent = async (u: string, what: string) => {
+      const r = await cli('zonix', ['boot', '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      const st = await state(u);
+      seen.push(`${what}: ${st}`);
+      if (st === 'running') assert.ok(mine(u).length >= 2, `${what}: a running VM has its links`);
+      else assert.deepEqual(mine(u), [], `${what}: VM ${st} left ${mine(u).join(', ')}`);
+      if (st !== 'gone') await ok('vmadm', ['delete', u]);
+      assert.deepEqual(mine(u), [], `${what}: after delete`);
+    };
+    for (const ms of [150, 300, 500, 800]) {
+      const u = randomUUID();
+      uuids.push(u);
+      await killAfter(['create', '-f', payload(u, true)], ms);
+      await consistent(u, `create killed after ${ms} ms`);
+
+      const s = randomUUID();
+      uuids.push(s);
+      await ok('vmadm', ['create', '-f', payload(s, false)]);
+      await killAfter(['start', s], ms / 2);
+      await consistent(s, `start killed after ${ms / 2} ms`);
+
+      const d = randomUUID();
+      uuids.push(d);
+      await ok('vmadm', ['create', '-f', payload(d, true)]);
+      await killAfter(['delete', d], ms / 3);
+      await consistent(d, `delete killed after ${ms / 3} ms`);
+    }
+    t.diagnostic(seen.join('; '));
+    assert.equal(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).includes(TABLE), false);
   });
 
   it('takes away what a zone that ended on its own left, at the next create', async () => {
