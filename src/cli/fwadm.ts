@@ -123,8 +123,7 @@ function payload(o: Opts, args: string[], io: Io): Record<string, unknown> {
           : `Error reading "${o.file}": ${e.message}\n`,
       );
     }
-  } else if (o.file === '-' || !io.stdinIsTty)
-    text = (io.readStdin ?? (() => readFileSync(0, 'utf8')))();
+  } else if (o.file === '-' || !io.stdinIsTty) text = (io.readStdin ?? (() => readFileSync(0, 'utf8')))();
   else throw new Exit(1, 'Must supply file!\n');
   try {
     const v = JSON.parse(text) as unknown;

@@ -9,6 +9,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { PassThrough, type Writable } from 'node:stream';
 import { UsageError } from '../common/index.ts';
+import { defaultHost } from '../host/index.ts';
 import { getopt, last } from './getopt.ts';
 import { buildStamp, CliServer, cliSocketPath } from './server.ts';
 import { main as vmadm } from './vmadm.ts';
@@ -46,6 +47,23 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     stdin: new PassThrough() as unknown as NodeJS.ReadStream,
     writeAll: () => undefined,
   }).catch(() => undefined);
+  // Supervision: host networks' DHCP servers are started again if they die.
+  const every = Number(process.env.ZONIX_SUPERVISE_MS) || 10_000;
+  const net = defaultHost().net;
+  let busy = false;
+  const tick = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    net
+      .supervise()
+      .then((names) => names.forEach((n) => log(`network ${n}: dnsmasq was gone, started again`)))
+      .catch((err: unknown) => {
+        // No pool yet (before `zonix boot`), or a network that cannot start: say so, try again later.
+        if (!/no pool is imported/.test(String(err))) log(`supervising networks: ${String(err)}`);
+      })
+      .finally(() => (busy = false));
+  }, every);
+  tick.unref();
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: stopping once the commands running are done`);
@@ -54,6 +72,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  clearInterval(tick);
   await server.close();
   rmSync(pidFile, { force: true });
   log('stopped');

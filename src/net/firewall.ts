@@ -434,6 +434,9 @@ export class Firewall {
    * table. A crash between the two leaves a mark that makes the next change load it all.
    */
   async apply(changes: readonly RuleChange[]): Promise<void> {
+    // The VMs are read before the lock: reading them may finish what a killed command left, and
+    // that may reload the firewall itself.
+    const vms = await this.vms();
     await this.locked(async () => {
       const dirty = join(leaseDir(), 'firewall.dirty');
       const wasDirty = existsSync(dirty);
@@ -443,7 +446,6 @@ export class Firewall {
         if (c.kind === 'deleted') d.delete(c.old.uuid);
         else d.put(c.rule.uuid, c.rule);
       }
-      const vms = await this.vms();
       const one = changes.length === 1 ? changes[0]! : undefined;
       let done = false;
       if (one && !wasDirty && sameBucket(one) && (d.keys().length > 0 || vms.some(hasFirewall)))
@@ -474,8 +476,8 @@ export class Firewall {
    * rules and no firewalled VM there is no table at all.
    */
   async sync(opts: { except?: string } = {}): Promise<void> {
+    const vms = (await this.vms()).filter((v) => v.uuid !== opts.except);
     await this.locked(async () => {
-      const vms = (await this.vms()).filter((v) => v.uuid !== opts.except);
       await this.load(compile(this.list(), vms));
     });
   }

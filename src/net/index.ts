@@ -10,7 +10,7 @@ import { writeZoneEtcFile } from '../common/index.ts';
 import { links, nftTables } from './exec.ts';
 import { conflictError, hasConflict } from './conflicts.ts';
 import { leaseDir } from './dhcp.ts';
-import { HostNetworks } from './hostnet.ts';
+import { dnsmasqPid, HostNetworks } from './hostnet.ts';
 import { parseVmLinkAlias, uuidOfTable } from './names.ts';
 import { NicTags, type TagDocs } from './tags.ts';
 import { nicsOf, readPlumbed, VmNetwork, type NetVm } from './vnics.ts';
@@ -143,6 +143,20 @@ export class Network {
       if (owner && !live(owner) && !dead.includes(owner)) strays.add(owner);
     }
     for (const u of strays) await this.vms.unplumb(u, all, { table: true });
+  }
+
+  /**
+   * Keep host networks serving (zonixd calls it every few seconds): a network whose dnsmasq is gone
+   * gets it back. Resolves to the networks that were restarted.
+   */
+  async supervise(): Promise<string[]> {
+    const restarted: string[] = [];
+    for (const t of this.tags.list()) {
+      if (!t.net?.dhcp || dnsmasqPid(t.name) !== undefined) continue;
+      await this.hostnets.ensure(t);
+      restarted.push(t.name);
+    }
+    return restarted;
   }
 
   /** Host start: every tag's bridge, every host network, then what dead VMs left. */

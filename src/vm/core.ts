@@ -159,8 +159,28 @@ export class VmCore {
       (uuid) => this.runtimeOf(uuid, meta).delete(uuid, { force: true }),
       meta,
     );
+    await this.abandonedStarts(meta);
     await this.hooks.reconcile(this.liveness());
     return removed.length ? this.pool.meta() : meta;
+  }
+
+  /**
+   * Zones made but never started whose start was killed (no command at work on them): they go, and
+   * what the hooks gave them (NICs, tables) with them, so the VM is stopped and whole again.
+   */
+  private async abandonedStarts(meta: PoolMeta): Promise<void> {
+    let busy: Map<string, string> | undefined;
+    for (const uuid of this.store.uuids(meta)) {
+      if (this.states.stateSync(uuid)?.status !== 'created') continue;
+      if ((busy ??= busyVms()).has(uuid)) continue;
+      await this.takeDownReady(this.record(uuid, meta), meta);
+    }
+  }
+
+  /** A zone in state `ready` (made, its init never started): the zone, then what the hooks attached. */
+  private async takeDownReady(vm: VmRecord, meta: PoolMeta): Promise<void> {
+    await this.runtimeOf(vm.uuid, meta).delete(vm.uuid, { force: true });
+    await this.hooks.detach(vm, { zonepath: this.store.zonepath(vm.uuid, meta) });
   }
 
   /**
@@ -285,7 +305,7 @@ export class VmCore {
       if (live.state === 'ready') {
         // Made but never started (its start was killed): nothing runs; take the zone down.
         await this.store.write({ ...vm, autoboot: false, last_modified: new Date().toISOString() });
-        await runtime.delete(uuid, { force: true });
+        await this.takeDownReady(vm, meta);
         return;
       }
       if (live.state !== 'running') throw notRunning(uuid, live.state);

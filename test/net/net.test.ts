@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cli,
@@ -18,6 +18,7 @@ import {
   makeZonePool,
   ok,
   ROOT,
+  startZonixd,
   teardown,
   zoneTestSkip,
 } from '../helpers/host.ts';
@@ -270,6 +271,35 @@ describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { ski
     assert.match(await ok('zlogin', [d, 'ip', 'route']), /default via 10\.204\.0\.1/);
     assert.match(await ok('zlogin', [d, 'cat', '/etc/resolv.conf']), /nameserver 10\.204\.0\.1/);
     assert.ok(await pings(d, '10.205.0.2'));
+    // zonixd starts a host network's DHCP server again when it dies.
+    const dnsmasq = () =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+            return cmd.split('\0')[0]!.endsWith('dnsmasq') && cmd.includes(env.dir);
+          } catch {
+            return false;
+          }
+        });
+    const [first] = dnsmasq();
+    assert.ok(first, 'dnsmasq serves the host network');
+    process.env.ZONIX_SUPERVISE_MS = '200';
+    const daemon = await startZonixd();
+    delete process.env.ZONIX_SUPERVISE_MS;
+    try {
+      process.kill(Number(first), 'SIGKILL');
+      let again: string | undefined;
+      for (let i = 0; i < 50 && !again; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        again = dnsmasq().find((p) => p !== first);
+      }
+      assert.ok(again, `dnsmasq came back: ${daemon.log()}`);
+      assert.match(daemon.log(), new RegExp(`network ${H}: dnsmasq was gone, started again`));
+    } finally {
+      await daemon.stop();
+    }
     await ok('vmadm', ['delete', d]);
     await ok('nictagadm', ['delete', H]);
   });
