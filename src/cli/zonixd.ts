@@ -50,18 +50,17 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   // Supervision: host networks' DHCP servers are started again if they die.
   const every = Number(process.env.ZONIX_SUPERVISE_MS) || 10_000;
   const net = defaultHost().net;
-  let busy = false;
+  let busy: Promise<void> | undefined;
   const tick = setInterval(() => {
     if (busy) return;
-    busy = true;
-    net
+    busy = net
       .supervise()
       .then((names) => names.forEach((n) => log(`network ${n}: dnsmasq was gone, started again`)))
       .catch((err: unknown) => {
         // No pool yet (before `zonix boot`), or a network that cannot start: say so, try again later.
         if (!/no pool is imported/.test(String(err))) log(`supervising networks: ${String(err)}`);
       })
-      .finally(() => (busy = false));
+      .finally(() => (busy = undefined));
   }, every);
   tick.unref();
   await new Promise<void>((resolve) => {
@@ -73,6 +72,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     process.once('SIGINT', () => stop('SIGINT'));
   });
   clearInterval(tick);
+  await busy;
   await server.close();
   rmSync(pidFile, { force: true });
   log('stopped');

@@ -291,12 +291,13 @@ describe('networking: nic tags, NICs, anti-spoofing, caps, host networks', { ski
     try {
       process.kill(Number(first), 'SIGKILL');
       let again: string | undefined;
-      for (let i = 0; i < 50 && !again; i++) {
+      const said = new RegExp(`network ${H}: dnsmasq was gone, started again`);
+      for (let i = 0; i < 50 && !(again && said.test(daemon.log())); i++) {
         await new Promise((r) => setTimeout(r, 100));
         again = dnsmasq().find((p) => p !== first);
       }
       assert.ok(again, `dnsmasq came back: ${daemon.log()}`);
-      assert.match(daemon.log(), new RegExp(`network ${H}: dnsmasq was gone, started again`));
+      assert.match(daemon.log(), said);
     } finally {
       await daemon.stop();
     }
