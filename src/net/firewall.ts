@@ -23,6 +23,7 @@ import { FwRuleError, isUuid, parseRule, ruleText, type ParsedRule, type Target 
 import { leaseDir } from './dhcp.ts';
 import { nicsOf, readPlumbed, type NetVm } from './vnics.ts';
 import { bridgeName } from './names.ts';
+import type { TagDocs } from './tags.ts';
 
 export { FwRuleError } from './fwrule.ts';
 
@@ -38,14 +39,8 @@ export interface FwRuleRecord {
   version: string;
 }
 
-/** Where rules are kept (the system pool's documents, `fwrules`). */
-export interface RuleDocs {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
-  get<T>(key: string): T | undefined;
-  put(key: string, value: unknown): void;
-  delete(key: string): void;
-  keys(): string[];
-}
+/** Where rules are kept (the system pool's documents, `fwrules`): the same store as tags'. */
+export type RuleDocs = TagDocs;
 
 /** What the firewall reads of a VM. */
 interface FwVm {

@@ -170,8 +170,9 @@ export class VmCore {
    */
   private async abandonedStarts(meta: PoolMeta): Promise<void> {
     let busy: Map<string, string> | undefined;
+    const zones = this.states.zoneIds(); // one folder read: only VMs with a zone are looked at
     for (const uuid of this.store.uuids(meta)) {
-      if (this.states.stateSync(uuid)?.status !== 'created') continue;
+      if (!zones.has(uuid) || this.states.stateSync(uuid)?.status !== 'created') continue;
       if ((busy ??= busyVms()).has(uuid)) continue;
       await this.takeDownReady(this.record(uuid, meta), meta);
     }
