@@ -219,7 +219,7 @@ export function guestArgv(opts: { accel: 'kvm' | 'tcg'; image: string; name: str
   return [
     ...['-name', opts.name, '-nodefaults', '-no-user-config', '-machine', 'pc', '-m', '16'],
     ...['-accel', opts.accel, '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot'],
-    ...['-drive', `file=${opts.image},format=raw,if=ide`],
+    ...['-drive', `file=${opts.image},format=raw,if=ide,snapshot=on`],
   ];
 }
 

@@ -114,7 +114,7 @@ test('the tiny guest is a valid boot sector that prints its marker', () => {
   assert.throws(() => buildBootSector('x'.repeat(600)));
   assert.deepEqual(guestArgv({ accel: 'kvm', image: '/t/g.img', name: 'n' }).slice(-2), [
     '-drive',
-    'file=/t/g.img,format=raw,if=ide',
+    'file=/t/g.img,format=raw,if=ide,snapshot=on',
   ]);
 });
 
