@@ -5,6 +5,7 @@
  *     two network namespaces joined by a bare veth pair; (b) the same between two zones on one
  *     etherstub, with anti-spoofing and the firewall on (one rule lets the test traffic in), measured
  *     from inside the zones' own namespaces (nsenter --net, the host's iperf3 and ping);
+ * (a2) the same latency between two namespaces on a bare bridge, for where the extra begins;
  * (c) creating (and starting) a zone with two NICs against one with none;
  * (d) the firewall: loading 1,000 rules over 100 VMs, and changing one rule.
  * Goals: (b) within 10% of (a) on throughput and p50 RTT; (c) under 25 ms more; (d) under 1 s, and
@@ -47,6 +48,7 @@ interface Result {
   runs: number;
   bare: PathFigures;
   zones: PathFigures;
+  bridgeP50Ms: number;
   createNoNicMs: number;
   createTwoNicsMs: number;
   fwStoreAndLoadMs: number;
@@ -99,6 +101,9 @@ async function runBench(run: BenchRun): Promise<Result> {
   const stub = `${prefix}s0`.slice(0, 15);
   const nsA = `${prefix}a`;
   const nsB = `${prefix}b`;
+  const nsC = `${prefix}c`;
+  const nsD = `${prefix}d`;
+  const bridgeName = `${prefix}br`.slice(0, 15);
   const { Host } = await import('../src/host/index.ts');
   const images = await import('../src/images/index.ts');
   const zones = await import('../src/zones/index.ts');
@@ -137,6 +142,22 @@ async function runBench(run: BenchRun): Promise<Result> {
       await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     const inNs = (ns: string) => ['ip', 'netns', 'exec', ns];
+    // (a2) where the zones' extra latency starts: two namespaces on a bare bridge (no guard, no
+    // firewall; the host's bridge-nf-call-iptables still hands bridged frames to netfilter).
+    log('two namespaces on a bare bridge');
+    await exec('ip', ['link', 'add', bridgeName, 'type', 'bridge']);
+    await exec('ip', ['link', 'set', bridgeName, 'up']);
+    for (const [ns, ip, end] of [
+      [nsC, '10.249.0.1/24', `${prefix}c`],
+      [nsD, '10.249.0.2/24', `${prefix}d`],
+    ] as const) {
+      await exec('ip', ['netns', 'add', ns]);
+      await exec('ip', ['link', 'add', end, 'type', 'veth', 'peer', 'name', 'veth0', 'netns', ns]);
+      await exec('ip', ['link', 'set', end, 'master', bridgeName, 'up']);
+      await exec('ip', ['-n', ns, 'addr', 'add', ip, 'dev', 'veth0']);
+      await exec('ip', ['-n', ns, 'link', 'set', 'veth0', 'up']);
+      await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }
 
     // (b) two zones on one etherstub, anti-spoofing and the firewall on.
     log('two zones on one etherstub, anti-spoofing and firewall on');
@@ -164,15 +185,17 @@ async function runBench(run: BenchRun): Promise<Result> {
     const zB = await zone('10.251.0.2');
     // Both paths in turn, ROUNDS times, so that both see the same host: medians of each.
     const tp = { bare: [] as number[], zones: [] as number[] };
-    const lat = { bare: [] as number[], zones: [] as number[] };
+    const lat = { bare: [] as number[], bridge: [] as number[], zones: [] as number[] };
     for (let k = 0; k < ROUNDS; k++) {
       tp.bare.push(await throughput(inNs(nsA), inNs(nsB), '10.250.0.1'));
       tp.zones.push(await throughput(zA, zB, '10.251.0.1'));
       lat.bare.push(await rtt(inNs(nsB), '10.250.0.1'));
+      lat.bridge.push(await rtt(inNs(nsD), '10.249.0.1'));
       lat.zones.push(await rtt(zB, '10.251.0.1'));
     }
     const bare = { gbits: median(tp.bare), p50Ms: median(lat.bare) };
     const zonesFig = { gbits: median(tp.zones), p50Ms: median(lat.zones) };
+    const bridgeP50Ms = median(lat.bridge);
     for (const u of made.splice(0)) await host.delete(u);
     await host.net.firewall.apply([
       { kind: 'deleted', old: allow },
@@ -248,6 +271,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       runs: RUNS,
       bare,
       zones: zonesFig,
+      bridgeP50Ms,
       createNoNicMs: m('none'),
       createTwoNicsMs: m('two'),
       fwStoreAndLoadMs,
@@ -261,13 +285,16 @@ async function runBench(run: BenchRun): Promise<Result> {
     for (const vm of await host.list().catch(() => [])) await host.delete(vm.uuid).catch(() => undefined);
     await host.net.tags.delete(stub).catch(() => undefined);
     await exec('nft', ['delete', 'table', 'inet', `${prefix}_fw`]).catch(() => undefined);
-    for (const ns of [nsA, nsB]) await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
+    for (const ns of [nsA, nsB, nsC, nsD]) await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await exec('ip', ['link', 'del', bridgeName]).catch(() => undefined);
     const leaks: string[] = [];
     for (const p of await processesMentioning(run.env.dir)) leaks.push(`process left behind: ${p}`);
     for (const d of await removeCgroups(CGROUP_PARENT)) leaks.push(`cgroup left behind: ${d}`);
     const tables = await exec('nft', ['list', 'tables']);
     if (tables.includes(prefix)) leaks.push(`nft table left: ${tables}`);
-    const linksLeft = (await exec('ip', ['-o', 'link', 'show'])).split('\n').filter((l) => l.includes(stub));
+    const linksLeft = (await exec('ip', ['-o', 'link', 'show']))
+      .split('\n')
+      .filter((l) => l.includes(stub) || l.includes(bridgeName));
     for (const l of linksLeft) leaks.push(`link left: ${l}`);
     if (leaks.length) {
       for (const l of leaks) console.error(`error: ${l}`);
@@ -288,6 +315,11 @@ function report(r: Result): string {
       pct(r.zones.gbits, r.bare.gbits),
     ],
     ['(a) bare veth: p50 round trip (ms)', r.bare.p50Ms.toFixed(3), '100.0%'],
+    [
+      '(a2) two namespaces on a bare bridge: p50 round trip (ms)',
+      r.bridgeP50Ms.toFixed(3),
+      pct(r.bridgeP50Ms, r.bare.p50Ms),
+    ],
     [
       '(b) zones on an etherstub: p50 round trip (ms)',
       r.zones.p50Ms.toFixed(3),

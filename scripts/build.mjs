@@ -2,7 +2,7 @@
 // run time), and stamp the build.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -94,3 +94,44 @@ const cc = spawnSync(
 );
 if (cc.error || cc.status !== 0)
   console.warn('build: no C compiler (cc): vmadm runs each command in its own Node process');
+
+// The zones' metadata tools (mdata-get, -put, -delete, -list): one static program, named by how it is
+// called, in the platform folder every zone sees read-only at /native.
+const sbin = join(root, 'native/usr/sbin');
+const mdata = spawnSync(
+  'cc',
+  [
+    '-static',
+    '-Os',
+    '-s',
+    '-Wall',
+    '-Wextra',
+    '-o',
+    join(sbin, 'mdata-get'),
+    join(root, 'src/metadata/mdata.c'),
+  ],
+  { stdio: 'inherit' },
+);
+if (mdata.error || mdata.status !== 0) {
+  console.error("build: could not build the zones' metadata tools (needs cc and a static libc)");
+  process.exit(1);
+}
+// zonix-respawn keeps the host's metadata process up (see src/metadata/control.ts); without it that
+// process runs alone, and a crash of it waits for the next zone start.
+const respawn = spawnSync(
+  'cc',
+  [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-o',
+    join(root, 'dist', 'zonix-respawn'),
+    join(root, 'src/metadata/respawn.c'),
+  ],
+  { stdio: 'inherit' },
+);
+if (respawn.error || respawn.status !== 0) console.warn('build: zonix-respawn not built');
+for (const tool of ['mdata-put', 'mdata-delete', 'mdata-list']) {
+  rmSync(join(sbin, tool), { force: true });
+  symlinkSync('mdata-get', join(sbin, tool));
+}

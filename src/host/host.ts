@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Operation } from '../common/index.ts';
 import { probeHost, type HostProbe } from '../platform/index.ts';
 import { Network } from '../net/index.ts';
+import { metadataHook } from '../metadata/index.ts';
 import { importedPoolNames, isImported, systemPool, type Pool } from '../storage/index.ts';
 import {
   attachConsole,
@@ -53,6 +54,7 @@ export class Host {
       vms: () => this.allVms(),
     });
     this.hooks.add({ ...this.net.hook(), reconcile: (live) => this.net.reconcile(live) });
+    this.hooks.add(metadataHook());
   }
 
   /** Every VM on the host, all imported pools. */

@@ -437,15 +437,26 @@ export class Firewall {
       const wasDirty = existsSync(dirty);
       writeFileSync(dirty, '');
       const d = this.docs();
-      for (const c of changes) {
-        if (c.kind === 'deleted') d.delete(c.old.uuid);
-        else d.put(c.rule.uuid, c.rule);
-      }
       const one = changes.length === 1 ? changes[0]! : undefined;
-      let done = false;
-      if (one && !wasDirty && sameBucket(one) && (d.keys().length > 0 || vms.some(hasFirewall)))
-        done = await this.loadOne(one, vms);
-      if (!done) await this.load(compile(this.list(), vms));
+      // One rule's part loads while the rule is stored (its nft runs as the store syncs): the mark
+      // above makes the next change load the whole table should the store then fail.
+      const loading =
+        one &&
+        !wasDirty &&
+        sameBucket(one) &&
+        (one.kind !== 'deleted' || d.keys().length > 1 || vms.some(hasFirewall))
+          ? this.loadOne(one, vms)
+          : undefined;
+      try {
+        for (const c of changes) {
+          if (c.kind === 'deleted') d.delete(c.old.uuid);
+          else d.put(c.rule.uuid, c.rule);
+        }
+      } catch (err) {
+        await loading;
+        throw err;
+      }
+      if (!(await loading)) await this.load(compile(this.list(), vms));
       rmSync(dirty, { force: true });
     });
   }

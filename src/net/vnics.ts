@@ -221,11 +221,23 @@ export class VmNetwork {
       zone.push(['route', 'replace', 'default', 'via', def.gateways[0], 'dev', def.iface, 'onlink']);
     zone.push(...routeLines(vm, nics));
     writePlumbed(plumbed);
-    await ipBatch(host);
+    // The guard names host links (iifname), so it loads while they are made; the caps and the zone's
+    // side need the links. Nothing in the zone runs yet (its init waits to be started), so no frame
+    // passes before the guard is in place.
     const guard = this.guardNics(vm, plumbed);
-    await nft(guardScript(vm.uuid, guard, { fresh: true })).catch(() => nft(guardScript(vm.uuid, guard)));
-    await tcBatch(caps);
-    await ipBatch(zone, { pid });
+    const guarded = nft(guardScript(vm.uuid, guard, { fresh: true })).catch(() =>
+      nft(guardScript(vm.uuid, guard)),
+    );
+    const linked = ipBatch(host);
+    // Every step ends before a failure is told: the undo that follows must not race a step still running.
+    const settled = await Promise.allSettled([
+      guarded,
+      linked.then(async () => {
+        const rest = await Promise.allSettled([tcBatch(caps), ipBatch(zone, { pid })]);
+        for (const r of rest) if (r.status === 'rejected') throw r.reason;
+      }),
+    ]);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const dns: string[] = [];
     const hostname = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
     for (const n of nics.filter((x) => x.ips.includes('dhcp'))) {

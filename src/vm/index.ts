@@ -11,6 +11,7 @@ export * from './errors.ts';
 export * from './schema/index.ts';
 export { lockVm, VmStore, VM_PROP, VM_UUID, type VmPhase, type VmRecord } from './store.ts';
 export { getVm, listColumns, refreshListCache, type VmColumns } from './view.ts';
+export { presentNic } from './live.ts';
 export { matchesAll, parseFilter, type Filter } from './filters.ts';
 export { isFilterKey, listFieldFor, listGetter } from './schema/list.ts';
 export {

@@ -121,7 +121,9 @@ export function hardLimit(
   return hard === undefined || hard === 'unlimited' ? undefined : Number(hard);
 }
 
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin';
+/** The zones' PATH: the usual folders, then the platform's tools (mdata-get and the rest). */
+const DEFAULT_PATH =
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin:/native/usr/sbin:/native/usr/bin';
 
 export function buildOciSpec(
   z: ZoneSpec,

@@ -4,6 +4,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -91,9 +92,61 @@ export async function createVm(dir: string, payload: Record<string, unknown>): P
   return /Successfully created VM (\S+)/.exec(r.stderr)![1]!;
 }
 
-/** Mounts and loop devices that still mention the test's folder or prefix. */
+/** Processes started with the test's run folder in their environment (zonix-metadata, say). */
+export function envProcesses(env: TestEnv): number[] {
+  const mark = `ZONIX_RUN_DIR=${join(env.dir, 'run')}\0`;
+  const out: number[] = [];
+  for (const p of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${p}/environ`, 'utf8').includes(mark)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** Stop the test's zonix-metadata (and its respawner), if one was started; killed if it lingers. */
+export async function stopMetadata(env: TestEnv): Promise<void> {
+  const sock = join(env.dir, 'run', 'zonix-metadata.sock');
+  await new Promise<void>((resolve) => {
+    const s = connect(sock);
+    s.once('connect', () => s.end('{"op":"stop"}\n'));
+    s.resume();
+    s.once('close', () => resolve());
+    s.once('error', () => resolve());
+  });
+  const mine = () =>
+    envProcesses(env).filter((pid) => {
+      try {
+        return /zonix-(metadata|respawn)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+  for (let i = 0; i < 50 && mine().length; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of mine()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Mounts, loop devices, cgroups and processes that still mention the test's folder or prefix. */
 export function leaks(env: TestEnv): string[] {
   const found: string[] = [];
+  for (const pid of envProcesses(env)) {
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    found.push(`process ${pid}: ${cmd}`);
+  }
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     if (line.includes(env.dir) || line.includes(env.prefix)) found.push(`mount: ${line}`);
   }
@@ -132,6 +185,7 @@ function readdirSafe(dir: string): string[] {
  * the folder.
  */
 export async function teardown(env: TestEnv, pools: string[], zones: string[] = []): Promise<void> {
+  await stopMetadata(env);
   // Zones a failed test left running go first (their rootfs is in the pools).
   if (zones.length) {
     const { OciRuntime } = await import('../../src/zones/index.ts');

@@ -12,7 +12,7 @@ import { run } from '../../platform/index.ts';
 import type { ImageManifest } from '../manifest.ts';
 
 /** Bump when the layout or scripts change: it is part of the version and the UUID. */
-export const BUILDER_REVISION = 2;
+export const BUILDER_REVISION = 3;
 const BUSYBOX = '/bin/busybox';
 
 export interface BusyboxInfo {
@@ -72,7 +72,7 @@ const FILES: Record<string, string> = {
   'etc/rc': [
     '#!/bin/sh',
     '# Start every /etc/rc.d/S* script, in order, as SmartOS zones start their services.',
-    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin',
+    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin:/native/usr/sbin:/native/usr/bin',
     '[ -f /etc/hostname ] && hostname -F /etc/hostname 2>/dev/null',
     'for s in /etc/rc.d/S*; do',
     '  [ -x "$s" ] && "$s" start',
@@ -108,11 +108,54 @@ const FILES: Record<string, string> = {
     'nobody:*:19000:0:99999:7:::',
     '',
   ].join('\n'),
+  // SmartOS's mdata:fetch and mdata:execute for this image: what the host's metadata says, applied
+  // at every boot through the mdata tools; user-script runs at the first boot only, operator-script
+  // at every boot, both in the background with their output in SmartOS's log files.
+  'etc/rc.d/S10mdata': [
+    '#!/bin/sh',
+    '[ "$1" = start ] || exit 0',
+    'export PATH=/native/usr/sbin:$PATH',
+    '[ -S /.zonecontrol/metadata.sock ] || [ -S /native/.zonecontrol/metadata.sock ] || exit 0',
+    'svc=/var/svc',
+    'mkdir -p $svc/log',
+    'if h=$(mdata-get sdc:hostname 2>/dev/null) && [ -n "$h" ]; then',
+    '  hostname "$h" && echo "$h" > /etc/hostname',
+    'fi',
+    "ns=$(mdata-get sdc:resolvers 2>/dev/null | tr -d '[]\" ' | tr , ' ')",
+    'if [ -n "$ns" ]; then',
+    '  for n in $ns; do echo "nameserver $n"; done > /etc/resolv.conf.mdata && mv /etc/resolv.conf.mdata /etc/resolv.conf',
+    'fi',
+    'if mdata-get root_authorized_keys > /tmp/.mdata-keys 2>/dev/null; then',
+    '  mkdir -p /root/.ssh && chmod 700 /root/.ssh',
+    '  mv /tmp/.mdata-keys /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys',
+    'fi',
+    'rm -f /tmp/.mdata-keys',
+    'mdata-get user-data > $svc/mdata-user-data 2>/dev/null || rm -f $svc/mdata-user-data',
+    'if mdata-get user-script > $svc/mdata-user-script 2>/dev/null; then',
+    '  chmod 700 $svc/mdata-user-script',
+    '  if [ ! -e $svc/mdata-user-script.ran ]; then',
+    '    date > $svc/mdata-user-script.ran',
+    '    ( echo "user-script: started $(date)"; $svc/mdata-user-script; echo "user-script: exited $?" ) \\',
+    '      >> "$svc/log/smartdc-mdata:execute.log" 2>&1 < /dev/null &',
+    '  fi',
+    'else',
+    '  rm -f $svc/mdata-user-script',
+    'fi',
+    'if mdata-get sdc:operator-script > $svc/mdata-operator-script 2>/dev/null; then',
+    '  chmod 700 $svc/mdata-operator-script',
+    '  ( echo "operator-script: started $(date)"; $svc/mdata-operator-script; echo "operator-script: exited $?" ) \\',
+    '    >> "$svc/log/smartdc-mdata:operator-script.log" 2>&1 < /dev/null &',
+    'else',
+    '  rm -f $svc/mdata-operator-script',
+    'fi',
+    'exit 0',
+    '',
+  ].join('\n'),
   'etc/hosts': '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n',
   'etc/hostname': 'localhost\n',
   'etc/resolv.conf': '',
   'etc/profile': [
-    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin:/native/usr/bin',
+    'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/local/bin:/native/usr/sbin:/native/usr/bin',
     'export PS1="[\\u@\\h \\w]\\$ "',
     '',
   ].join('\n'),
@@ -163,6 +206,7 @@ export async function buildMinimalRoot(root: string, bb: BusyboxInfo, path = BUS
     join(root, 'etc/zonix-release'),
     `Zonix minimal image, BusyBox ${bb.version}, builder ${BUILDER_REVISION}\n`,
   );
-  for (const x of ['etc/rc', 'etc/rc.console', 'etc/rc.shutdown']) await chmod(join(root, x), 0o755);
+  for (const x of ['etc/rc', 'etc/rc.console', 'etc/rc.shutdown', 'etc/rc.d/S10mdata'])
+    await chmod(join(root, x), 0o755);
   await chmod(join(root, 'etc/shadow'), 0o600);
 }

@@ -41,6 +41,11 @@ export interface BrandInfo {
    */
   readonly haltCommand?: readonly string[];
   readonly rebootCommand?: readonly string[];
+  /**
+   * Where the zone sees its control folder (the metadata socket): `/.zonecontrol`, or under /native
+   * for lx; none for HVM brands (their guests use a serial port).
+   */
+  readonly zoneControl?: string;
   /** `vmadm create-snapshot` works (SmartOS refuses kvm VMs: their disks are zvols it does not snapshot). */
   readonly snapshots: boolean;
   /** What `imgadm create` makes of a VM of this brand. */
@@ -85,6 +90,7 @@ const osBrand = (name: BrandName): BrandInfo => ({
   diskModels: [],
   limitPriv: OS_LIMIT_PRIV,
   haltSignal: 'USR2',
+  zoneControl: '/.zonecontrol',
   snapshots: true,
   image: { creatable: true, requiresBrand: false, requiresPlatform: true, recordsBootrom: false },
 });
@@ -100,6 +106,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     requiresKernelVersion: true,
     interfacePrefix: 'eth',
     haltSignal: 'TERM',
+    zoneControl: '/native/.zonecontrol',
     haltCommand: ['/sbin/shutdown', '-h', 'now'],
     rebootCommand: ['/sbin/shutdown', '-r', 'now'],
     image: { creatable: true, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },

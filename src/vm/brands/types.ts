@@ -5,7 +5,7 @@
  * brand's driver or its info record; it never compares brand names.
  * @module
  */
-import type { ZoneRuntime, ZoneSpec } from '../../zones/index.ts';
+import type { ZoneMount, ZoneRuntime, ZoneSpec } from '../../zones/index.ts';
 import type { Operation } from '../../common/index.ts';
 import type { VmRecord } from '../store.ts';
 import type { BrandInfo } from './info.ts';
@@ -22,6 +22,8 @@ export interface LifecycleHook {
    * SmartOS gives (an unknown nic tag, a MAC or IP another VM has). `peers` are the host's other VMs.
    */
   check?(vm: VmRecord, ctx: CheckContext): Promise<void>;
+  /** What the subsystem mounts into the VM's zone (metadata: its control folder). */
+  mounts?(vm: VmRecord, ctx: HookContext & { brand: BrandInfo }): ZoneMount[];
   /** Before the VM's zone is made: what it needs must exist by then (its bridges, its sockets). */
   prepare?(vm: VmRecord, ctx: HookContext): Promise<void>;
   /**
@@ -53,6 +55,8 @@ export interface HookContext {
   /** Where the VM's dataset is on the host. */
   readonly zonepath: string;
   readonly op?: Operation;
+  /** The VM's brand, when the step is part of its boot. */
+  readonly brand?: BrandInfo;
 }
 
 /** The hooks every VM's lifecycle runs, in the order they were added (release in reverse). */
@@ -75,6 +79,10 @@ export class LifecycleHooks {
   /** Every hook's reconcile runs even when one fails. */
   async reconcile(live: (uuid: string) => boolean): Promise<void> {
     await this.each(this.list, (h) => h.reconcile?.(live));
+  }
+
+  mounts(vm: VmRecord, ctx: HookContext & { brand: BrandInfo }): ZoneMount[] {
+    return this.list.flatMap((h) => h.mounts?.(vm, ctx) ?? []);
   }
 
   async prepare(vm: VmRecord, ctx: HookContext): Promise<void> {

@@ -24,10 +24,13 @@ export class ZoneBrand implements BrandDriver {
 
   async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
     try {
+      const hctx = { ...ctx, brand: this.info };
+      const spec = this.zoneSpec(vm, ctx.zonepath);
+      spec.mounts = [...(spec.mounts ?? []), ...ctx.hooks.mounts(vm, hctx)];
       return await startZone(ctx.runtime, vm, ctx.zonepath, {
-        spec: this.zoneSpec(vm, ctx.zonepath),
-        prepare: () => ctx.hooks.prepare(vm, ctx),
-        attach: (pid) => ctx.hooks.attach(vm, { ...ctx, pid }),
+        spec,
+        prepare: () => ctx.hooks.prepare(vm, hctx),
+        attach: (pid) => ctx.hooks.attach(vm, { ...hctx, pid }),
       });
     } catch (err) {
       // A boot that failed halfway leaves no zone and nothing of the hooks' behind.

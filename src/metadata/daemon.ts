@@ -1,0 +1,135 @@
+/**
+ * zonix-metadata: the host's one metadata process. It holds a MetadataServer and takes orders on a
+ * control socket (`<run dir>/zonix-metadata.sock`, root only), one JSON line each way:
+ * `{"op":"serve","uuid","zonepath"}`, `{"op":"release","uuid"}`, `{"op":"resume"}`,
+ * `{"op":"status"}`, `{"op":"stop"}`. It is started on demand by the VM lifecycle (the first zone
+ * that starts) under a small respawner, so that a crash costs the zones one retried request; at its
+ * start it serves again every zone a server before it served.
+ * @module
+ */
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { runPath } from '../platform/index.ts';
+import { MetadataServer, type MetadataBackend } from './server.ts';
+
+export const controlSocket = (): string => runPath('zonix-metadata.sock');
+
+export interface ControlRequest {
+  op: 'serve' | 'release' | 'resume' | 'status' | 'stop';
+  uuid?: string;
+  zonepath?: string;
+}
+
+export interface ControlReply {
+  ok: boolean;
+  error?: string;
+  served?: string[];
+  pid?: number;
+  rss?: number;
+  heapUsed?: number;
+  requests?: number;
+  dropped?: number;
+}
+
+/** Whether a server answers on `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export interface DaemonOptions {
+  /** Whether VM `uuid` runs (zones a crashed server served, and that still run, are served again). */
+  isLive: (uuid: string) => boolean;
+  log: (line: string) => void;
+}
+
+/** Run the metadata process until it is told to stop (or SIGTERM). */
+export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOptions): Promise<void> {
+  const path = controlSocket();
+  mkdirSync(dirname(path), { recursive: true });
+  if (await answers(path)) throw new Error(`zonix-metadata is already running (${path})`);
+  rmSync(path, { force: true });
+  const md = new MetadataServer(backend);
+  const resumed = await md.resume(opts.isLive);
+  if (resumed.length) opts.log(`serving again ${resumed.length} zone(s): ${resumed.join(' ')}`);
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  const handle = async (req: ControlRequest): Promise<ControlReply> => {
+    switch (req.op) {
+      case 'serve':
+        await md.serve({ uuid: String(req.uuid), zonepath: String(req.zonepath) });
+        return { ok: true };
+      case 'release':
+        await md.release(String(req.uuid));
+        return { ok: true };
+      case 'resume':
+        await md.resume(opts.isLive);
+        return { ok: true, served: md.served() };
+      case 'status': {
+        const m = process.memoryUsage();
+        return {
+          ok: true,
+          served: md.served(),
+          pid: process.pid,
+          rss: m.rss,
+          heapUsed: m.heapUsed,
+          requests: md.requests,
+          dropped: md.dropped,
+        };
+      }
+      case 'stop':
+        stop();
+        return { ok: true };
+      default:
+        return { ok: false, error: `unknown op ${String((req as { op?: unknown }).op)}` };
+    }
+  };
+  const control = createServer((s: Socket) => {
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > 65536) s.destroy();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let req: ControlRequest;
+        try {
+          req = JSON.parse(line) as ControlRequest;
+        } catch {
+          s.write(JSON.stringify({ ok: false, error: 'not JSON' }) + '\n');
+          continue;
+        }
+        handle(req).then(
+          (r) => s.write(JSON.stringify(r) + '\n'),
+          (err: unknown) =>
+            s.write(
+              JSON.stringify({ ok: false, error: err instanceof Error ? err.message : String(err) }) + '\n',
+            ),
+        );
+      }
+    });
+    s.on('error', () => s.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    control.once('error', reject);
+    control.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  opts.log(`listening on ${path} (pid ${process.pid})`);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await stopped;
+  control.close();
+  await md.close();
+  rmSync(path, { force: true });
+  opts.log('stopped');
+}

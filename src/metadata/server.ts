@@ -1,0 +1,248 @@
+/**
+ * The metadata server: one per host, however many zones run. Each zone it serves has a listening
+ * Unix socket in its own folder (`<run dir>/zonecontrol/<uuid>/metadata.sock`), which the zone sees
+ * read-only at its brand's `.zonecontrol` path; the folder, not the socket, is mounted, so a server
+ * that starts again (after a crash) makes a new socket the zone sees at once. Requests of one
+ * connection are answered in order; connections and zones never wait for one another. What a guest
+ * may make the server hold is bounded: lines of at most 1 MiB (longer ones are dropped whole), at
+ * most 16 connections per zone, and a connection whose answers are not read stops being read.
+ * @module
+ */
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { runPath } from '../platform/index.ts';
+import { presentNic, VM_UUID } from '../vm/index.ts';
+import { answer, type MetaUpdate, type MetaVm } from './keys.ts';
+import { encodeAnswer, LineSplitter, parseLine } from './protocol.ts';
+
+export const MAX_LINE = 1024 * 1024;
+export const MAX_CONNECTIONS = 16;
+/** Answers buffered for a guest that does not read them, beyond which its connection is not read. */
+const MAX_UNREAD = 1024 * 1024;
+
+/** Where the zones' control folders are (`/var/zonecontrol` on SmartOS). */
+export const zoneControlRoot = (): string => runPath('zonecontrol');
+export const zoneControlDir = (uuid: string): string => join(zoneControlRoot(), uuid);
+export const SOCKET_NAME = 'metadata.sock';
+/** In a zone's control folder: what the server needs to serve it again after a restart. */
+const RECORD = 'zone.json';
+
+/** What the server needs of the host: the VM of a zone, and how to change it. */
+export interface MetadataBackend {
+  /** The host's UUID (`sdc:server_uuid`). */
+  serverUuid?: string;
+  /** Change VM `uuid` as `vmadm update` would (PUT and DELETE). */
+  update(uuid: string, payload: Record<string, unknown>): Promise<void>;
+}
+
+interface Zone {
+  uuid: string;
+  zonepath: string;
+  server: Server;
+  sockets: Set<Socket>;
+  /** The manifest as last read, and the file identity it was read at. */
+  cached?: { key: string; vm: MetaVm };
+}
+
+export interface ServeRecord {
+  uuid: string;
+  zonepath: string;
+}
+
+export class MetadataServer {
+  private readonly zones = new Map<string, Zone>();
+  private closed = false;
+  /** Frames dropped (bad CRC, oversized, unparsable) since start: for `status`. */
+  dropped = 0;
+  requests = 0;
+
+  constructor(private readonly backend: MetadataBackend) {}
+
+  served(): string[] {
+    return [...this.zones.keys()].sort();
+  }
+
+  /**
+   * Serve VM `uuid` (whose dataset is at `zonepath`): its folder and socket, made anew. Safe to repeat
+   * (a zone served already keeps its socket).
+   */
+  async serve(rec: ServeRecord): Promise<void> {
+    if (!VM_UUID.test(rec.uuid)) throw new Error(`not a VM UUID: ${rec.uuid}`);
+    if (this.closed) throw new Error('the metadata server is stopping');
+    if (this.zones.has(rec.uuid)) return;
+    const dir = zoneControlDir(rec.uuid);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, RECORD), JSON.stringify(rec) + '\n');
+    const sock = join(dir, SOCKET_NAME);
+    rmSync(sock, { force: true });
+    const zone: Zone = { uuid: rec.uuid, zonepath: rec.zonepath, server: createServer(), sockets: new Set() };
+    zone.server.on('connection', (s) => this.connection(zone, s));
+    zone.server.on('error', () => undefined);
+    this.zones.set(rec.uuid, zone);
+    try {
+      await listenIn(zone.server, dir);
+    } catch (err) {
+      this.zones.delete(rec.uuid);
+      throw err;
+    }
+  }
+
+  /** Stop serving VM `uuid` (it halted or went): its connections, socket and folder go. */
+  async release(uuid: string): Promise<void> {
+    const zone = this.zones.get(uuid);
+    this.zones.delete(uuid);
+    if (zone) await closeZone(zone);
+    if (VM_UUID.test(uuid)) rmSync(zoneControlDir(uuid), { recursive: true, force: true });
+  }
+
+  /** Serve again every zone whose folder a server before this one left (after a crash or restart). */
+  async resume(isLive: (uuid: string) => boolean): Promise<string[]> {
+    const resumed: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(zoneControlRoot());
+    } catch {
+      return resumed;
+    }
+    for (const uuid of names.filter((n) => VM_UUID.test(n))) {
+      let rec: ServeRecord | undefined;
+      try {
+        rec = JSON.parse(readFileSync(join(zoneControlDir(uuid), RECORD), 'utf8')) as ServeRecord;
+      } catch {
+        rec = undefined;
+      }
+      if (!rec || rec.uuid !== uuid || !isLive(uuid)) {
+        await this.release(uuid);
+        continue;
+      }
+      await this.serve(rec);
+      resumed.push(uuid);
+    }
+    return resumed;
+  }
+
+  /** Stop serving (zones' folders stay, for the next server). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const zones = [...this.zones.values()];
+    this.zones.clear();
+    await Promise.all(zones.map(closeZone));
+  }
+
+  /** The VM of a zone as the guest sees it, read again only when its manifest changed. */
+  private vmOf(zone: Zone): MetaVm | undefined {
+    const file = join(zone.zonepath, 'config', 'vm.json');
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      return undefined;
+    }
+    const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (zone.cached?.key === key) return zone.cached.vm;
+    let vm: Record<string, unknown>;
+    try {
+      vm = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch {
+      return zone.cached?.vm;
+    }
+    if (Array.isArray(vm.nics)) vm.nics = (vm.nics as Record<string, unknown>[]).map(presentNic);
+    if (this.backend.serverUuid && vm.server_uuid === undefined) vm.server_uuid = this.backend.serverUuid;
+    const out = { ...vm, uuid: zone.uuid } as MetaVm;
+    zone.cached = { key, vm: out };
+    return out;
+  }
+
+  private connection(zone: Zone, s: Socket): void {
+    if (zone.sockets.size >= MAX_CONNECTIONS) {
+      s.destroy();
+      return;
+    }
+    zone.sockets.add(s);
+    const lines = new LineSplitter(MAX_LINE);
+    const queue: string[] = [];
+    let busy = false;
+    const update: MetaUpdate = (payload) => this.backend.update(zone.uuid, payload);
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        while (queue.length && !s.destroyed) {
+          const req = parseLine(queue.shift()!);
+          if (req === undefined) {
+            this.dropped++;
+            continue;
+          }
+          this.requests++;
+          let out: string;
+          if (req === 'invalid') out = encodeAnswer(undefined, { code: 'INVALID' });
+          else {
+            const vm = this.vmOf(zone);
+            const a = vm
+              ? await answer(vm, req, update)
+              : ({ code: 'FAILURE', message: 'VM not found' } as const);
+            // A PUT or DELETE changed the manifest: the next GET reads it again.
+            if (req.command === 'PUT' || req.command === 'DELETE') zone.cached = undefined;
+            out = encodeAnswer(req, a);
+          }
+          if (!s.write(out) && s.writableLength > MAX_UNREAD) {
+            // The guest does not read its answers: stop reading its requests until it does.
+            s.pause();
+            await new Promise((r) => s.once('drain', r).once('close', r));
+            if (!s.destroyed) s.resume();
+          }
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    s.on('data', (chunk: Buffer) => {
+      const got = lines.push(chunk);
+      this.dropped += got.dropped;
+      queue.push(...got.lines);
+      // Lines beyond what one pass answers wait with the socket paused: a flood is read no faster
+      // than it is answered.
+      if (queue.length > 1024) s.pause();
+      void pump().then(() => {
+        if (!s.destroyed && s.isPaused() && queue.length === 0 && s.writableLength <= MAX_UNREAD) s.resume();
+      });
+    });
+    s.on('error', () => s.destroy());
+    s.on('close', () => zone.sockets.delete(s));
+  }
+}
+
+/**
+ * Listen on the socket in `dir`: at its own path when it fits a socket address (108 bytes), else at
+ * the same file reached through the folder's descriptor (closed once the socket exists).
+ */
+async function listenIn(server: Server, dir: string): Promise<void> {
+  const path = join(dir, SOCKET_NAME);
+  const fd = Buffer.byteLength(path) < 100 ? undefined : openSync(dir, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(fd === undefined ? path : `/proc/self/fd/${fd}/${SOCKET_NAME}`, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+async function closeZone(zone: Zone): Promise<void> {
+  for (const s of zone.sockets) s.destroy();
+  await new Promise<void>((r) => zone.server.close(() => r()));
+}
