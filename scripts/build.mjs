@@ -131,6 +131,16 @@ const respawn = spawnSync(
   { stdio: 'inherit' },
 );
 if (respawn.error || respawn.status !== 0) console.warn('build: zonix-respawn not built');
+// zonix-pty unlocks and sets up the pty behind each zone's /dev/ttyS1 (see src/metadata/serial.ts).
+const pty = spawnSync(
+  'cc',
+  ['-O2', '-Wall', '-Wextra', '-o', join(root, 'dist', 'zonix-pty'), join(root, 'src/metadata/zonix-pty.c')],
+  { stdio: 'inherit' },
+);
+if (pty.error || pty.status !== 0) {
+  console.error('build: could not build zonix-pty (needs cc)');
+  process.exit(1);
+}
 for (const tool of ['mdata-put', 'mdata-delete', 'mdata-list']) {
   rmSync(join(sbin, tool), { force: true });
   symlinkSync('mdata-get', join(sbin, tool));

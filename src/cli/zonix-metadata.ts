@@ -44,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     {
       // Asked afresh each time: a VM runs, or a command (a start) is at work on it.
       isLive: (uuid) => host.core().liveness()(uuid),
+      pidOf: (uuid) => host.core().states.stateSync(uuid)?.pid,
       log,
     },
   );

@@ -16,9 +16,10 @@ import { MetadataServer, type MetadataBackend } from './server.ts';
 export const controlSocket = (): string => runPath('zonix-metadata.sock');
 
 export interface ControlRequest {
-  op: 'serve' | 'release' | 'resume' | 'status' | 'stop';
+  op: 'serve' | 'attach' | 'release' | 'resume' | 'status' | 'stop';
   uuid?: string;
   zonepath?: string;
+  pid?: number;
 }
 
 export interface ControlReply {
@@ -47,6 +48,8 @@ function answers(path: string): Promise<boolean> {
 export interface DaemonOptions {
   /** Whether VM `uuid` runs (zones a crashed server served, and that still run, are served again). */
   isLive: (uuid: string) => boolean;
+  /** The PID of VM `uuid`'s init, while its zone exists (a restarted server gives it a new ttyS1). */
+  pidOf: (uuid: string) => number | undefined;
   log: (line: string) => void;
 }
 
@@ -57,7 +60,7 @@ export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOp
   if (await answers(path)) throw new Error(`zonix-metadata is already running (${path})`);
   rmSync(path, { force: true });
   const md = new MetadataServer(backend);
-  const resumed = await md.resume(opts.isLive);
+  const resumed = await md.resume(opts.isLive, opts.pidOf);
   if (resumed.length) opts.log(`serving again ${resumed.length} zone(s): ${resumed.join(' ')}`);
   let stop!: () => void;
   const stopped = new Promise<void>((r) => (stop = r));
@@ -66,11 +69,14 @@ export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOp
       case 'serve':
         await md.serve({ uuid: String(req.uuid), zonepath: String(req.zonepath) });
         return { ok: true };
+      case 'attach':
+        md.attach(String(req.uuid), Number(req.pid));
+        return { ok: true };
       case 'release':
         await md.release(String(req.uuid));
         return { ok: true };
       case 'resume':
-        await md.resume(opts.isLive);
+        await md.resume(opts.isLive, opts.pidOf);
         return { ok: true, served: md.served() };
       case 'status': {
         const m = process.memoryUsage();

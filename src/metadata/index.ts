@@ -41,7 +41,8 @@ async function release(uuid: string): Promise<void> {
 
 /**
  * The hook: a zone of a brand with a control path (`/.zonecontrol`, lx `/native/.zonecontrol`)
- * gets its folder mounted there, read-only, and is served from before its init runs until it halts.
+ * gets its folder mounted there, read-only, and is served from before its init runs until it halts;
+ * once its init exists, its /dev/ttyS1 too.
  */
 export function metadataHook(): LifecycleHook {
   return {
@@ -53,6 +54,10 @@ export function metadataHook(): LifecycleHook {
     prepare: async (vm: VmRecord, ctx) => {
       if (!ctx.brand?.zoneControl) return;
       await order({ op: 'serve', uuid: vm.uuid, zonepath: ctx.zonepath });
+    },
+    attach: async (vm: VmRecord, ctx) => {
+      if (!ctx.brand?.zoneControl) return;
+      await order({ op: 'attach', uuid: vm.uuid, pid: ctx.pid });
     },
     detach: (vm: VmRecord) => release(vm.uuid),
     release: (vm: VmRecord) => release(vm.uuid),

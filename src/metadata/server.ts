@@ -24,6 +24,7 @@ import { runPath } from '../platform/index.ts';
 import { presentNic, VM_UUID } from '../vm/index.ts';
 import { answer, type MetaUpdate, type MetaVm } from './keys.ts';
 import { encodeAnswer, LineSplitter, parseLine } from './protocol.ts';
+import { openSerial, type Serial } from './serial.ts';
 
 export const MAX_LINE = 1024 * 1024;
 export const MAX_CONNECTIONS = 16;
@@ -50,6 +51,8 @@ interface Zone {
   zonepath: string;
   server: Server;
   sockets: Set<Socket>;
+  /** Its /dev/ttyS1, once its init exists. */
+  serial?: Serial;
   /** The manifest as last read, and the file identity it was read at. */
   cached?: { key: string; vm: MetaVm };
 }
@@ -97,6 +100,19 @@ export class MetadataServer {
     }
   }
 
+  /**
+   * Give served VM `uuid`, whose init is `pid` (made, or running), the serial-like /dev/ttyS1 too.
+   * A pty it had (from a server before, or a boot before) is replaced.
+   */
+  attach(uuid: string, pid: number): void {
+    const zone = this.zones.get(uuid);
+    if (!zone) throw new Error(`VM ${uuid} is not served`);
+    zone.serial?.close();
+    const serial = openSerial(pid);
+    zone.serial = serial;
+    this.session(zone, serial.stream);
+  }
+
   /** Stop serving VM `uuid` (it halted or went): its connections, socket and folder go. */
   async release(uuid: string): Promise<void> {
     const zone = this.zones.get(uuid);
@@ -105,8 +121,14 @@ export class MetadataServer {
     if (VM_UUID.test(uuid)) rmSync(zoneControlDir(uuid), { recursive: true, force: true });
   }
 
-  /** Serve again every zone whose folder a server before this one left (after a crash or restart). */
-  async resume(isLive: (uuid: string) => boolean): Promise<string[]> {
+  /**
+   * Serve again every zone whose folder a server before this one left (after a crash or restart),
+   * with a new /dev/ttyS1 for those whose init `pidOf` knows.
+   */
+  async resume(
+    isLive: (uuid: string) => boolean,
+    pidOf: (uuid: string) => number | undefined = () => undefined,
+  ): Promise<string[]> {
     const resumed: string[] = [];
     let names: string[];
     try {
@@ -125,7 +147,16 @@ export class MetadataServer {
         await this.release(uuid);
         continue;
       }
+      const fresh = !this.zones.has(uuid);
       await this.serve(rec);
+      const pid = fresh ? pidOf(uuid) : undefined;
+      if (pid !== undefined) {
+        try {
+          this.attach(uuid, pid);
+        } catch {
+          /* the zone went meanwhile, or has no devpts: its socket still serves */
+        }
+      }
       resumed.push(uuid);
     }
     return resumed;
@@ -169,6 +200,12 @@ export class MetadataServer {
       return;
     }
     zone.sockets.add(s);
+    s.on('close', () => zone.sockets.delete(s));
+    this.session(zone, s);
+  }
+
+  /** Answer what comes on `s` (a socket connection, or the serial line), one request at a time. */
+  private session(zone: Zone, s: Socket): void {
     const lines = new LineSplitter(MAX_LINE);
     const queue: string[] = [];
     let busy = false;
@@ -218,7 +255,6 @@ export class MetadataServer {
       });
     });
     s.on('error', () => s.destroy());
-    s.on('close', () => zone.sockets.delete(s));
   }
 }
 
@@ -243,6 +279,7 @@ async function listenIn(server: Server, dir: string): Promise<void> {
 }
 
 async function closeZone(zone: Zone): Promise<void> {
+  zone.serial?.close();
   for (const s of zone.sockets) s.destroy();
   await new Promise<void>((r) => zone.server.close(() => r()));
 }

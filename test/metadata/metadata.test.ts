@@ -158,6 +158,11 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
     assert.equal((await zl(a, 'mdata-list')).stdout.includes('sdc:'), false);
   });
 
+  it('answers on the serial-like /dev/ttyS1 too (V1 lines, a raw line: no echo)', async () => {
+    const serial = 'exec 3<>/dev/ttyS1; printf "\\nNEGOTIATE V2\\nGET sdc:alias\\n" >&3; head -n 5 <&3';
+    assert.equal(await ok('zlogin', [a, 'sh', '-c', serial]), 'invalid command\nV2_OK\nSUCCESS\nmdtest\n.\n');
+  });
+
   it('provisions at boot: user-script once across reboots, keys, hostname, operator-script each boot', async () => {
     const cat = async (f: string) => (await zl(a, 'cat', f)).stdout;
     await waitFor(
@@ -207,6 +212,9 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
     const now = (await control(env.dir, { op: 'status' })) as { pid: number; served: string[] };
     assert.notEqual(now.pid, before.pid);
     assert.deepEqual(now.served, [a, b].sort());
+    // The restarted server gave the zone a new pty behind /dev/ttyS1.
+    const serial = 'exec 3<>/dev/ttyS1; printf "GET bar:foo\\n" >&3; head -n 3 <&3';
+    assert.equal(await ok('zlogin', [a, 'sh', '-c', serial]), 'SUCCESS\ncustomer\n.\n');
   });
 
   it('a stopped zone gives its socket back; a deleted one leaves nothing', async () => {
