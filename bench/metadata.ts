@@ -12,7 +12,6 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   createBtrfsPool,
@@ -40,6 +39,9 @@ interface Result {
   echoPerSec: number;
   rssBytes: number;
   anonBytes: number;
+  /** The same with one zone (after its round trips). */
+  rss1Bytes: number;
+  anon1Bytes: number;
   respawnRssBytes: number;
 }
 
@@ -56,27 +58,17 @@ function echoServer(path: string): { stop: () => void; ready: Promise<void> } {
   return { stop: () => child.kill('SIGKILL'), ready };
 }
 
-function control(dir: string, req: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const s = connect(join(dir, 'run', 'zonix-metadata.sock'));
-    let buf = '';
-    s.setEncoding('utf8');
-    s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
-    s.on('data', (d: string) => {
-      buf += d;
-      if (buf.includes('\n')) {
-        s.destroy();
-        resolve(JSON.parse(buf) as Record<string, unknown>);
-      }
-    });
-    s.once('error', reject);
-  });
-}
-
 const statusKb = (pid: number, field: string): number =>
   Number(
     new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0,
   );
+
+async function status(): Promise<{ pid: number; served: string[] }> {
+  const { askMetadata } = await import('../src/metadata/index.ts');
+  const r = await askMetadata({ op: 'status' });
+  if (!r?.pid || !r.served) throw new Error('zonix-metadata does not answer');
+  return { pid: r.pid, served: r.served };
+}
 
 async function runBench(run: BenchRun): Promise<Result> {
   const { pool } = await createBtrfsPool(run, 'm', 4 * 1024 ** 3);
@@ -126,6 +118,9 @@ async function runBench(run: BenchRun): Promise<Result> {
       ec.push(await perSec('/root/echo.sock', 'echo'));
     }
     e.stop();
+    const one = await status();
+    const rss1Bytes = statusKb(one.pid, 'VmRSS') * 1024;
+    const anon1Bytes = statusKb(one.pid, 'RssAnon') * 1024;
 
     // (b) memory with ZONES running zones, each served and each having asked once.
     log(`starting ${ZONES - 1} more zones`);
@@ -135,7 +130,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       const got = await exec(zlogin, [u, 'mdata-get', 'sdc:uuid'], 'pipe', ownProcessEnv());
       if (got.trim() !== u) throw new Error(`zone ${u} got ${got}`);
     }
-    const st = (await control(run.env.dir, { op: 'status' })) as { pid: number; served: string[] };
+    const st = await status();
     if (st.served.length !== ZONES) throw new Error(`serving ${st.served.length} zones, not ${ZONES}`);
     const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${st.pid}/status`, 'utf8'))?.[1]);
     const parent = readFileSync(`/proc/${ppid}/cmdline`, 'utf8');
@@ -147,6 +142,8 @@ async function runBench(run: BenchRun): Promise<Result> {
       echoPerSec: median(ec),
       rssBytes: statusKb(st.pid, 'VmRSS') * 1024,
       anonBytes: statusKb(st.pid, 'RssAnon') * 1024,
+      rss1Bytes,
+      anon1Bytes,
       respawnRssBytes: respawnRss,
     };
   } finally {
@@ -167,6 +164,8 @@ function report(r: Result): string {
       r.mdPerSec.toFixed(0),
       `${((r.mdPerSec / r.echoPerSec) * 100).toFixed(1)}%`,
     ],
+    ['(b) zonix-metadata RSS, 1 zone (MiB)', mib(r.rss1Bytes), ''],
+    ['(b)   of which anonymous (MiB)', mib(r.anon1Bytes), ''],
     [`(b) zonix-metadata RSS, ${r.zones} zones (MiB)`, mib(r.rssBytes), ''],
     ['(b)   of which anonymous (MiB)', mib(r.anonBytes), ''],
     ['(b) zonix-respawn RSS (MiB)', mib(r.respawnRssBytes), ''],

@@ -49,6 +49,7 @@ interface Result {
   bare: PathFigures;
   zones: PathFigures;
   bridgeP50Ms: number;
+  bridgeGbits: number;
   createNoNicMs: number;
   createTwoNicsMs: number;
   fwStoreAndLoadMs: number;
@@ -184,10 +185,11 @@ async function runBench(run: BenchRun): Promise<Result> {
     const zA = await zone('10.251.0.1');
     const zB = await zone('10.251.0.2');
     // Both paths in turn, ROUNDS times, so that both see the same host: medians of each.
-    const tp = { bare: [] as number[], zones: [] as number[] };
+    const tp = { bare: [] as number[], bridge: [] as number[], zones: [] as number[] };
     const lat = { bare: [] as number[], bridge: [] as number[], zones: [] as number[] };
     for (let k = 0; k < ROUNDS; k++) {
       tp.bare.push(await throughput(inNs(nsA), inNs(nsB), '10.250.0.1'));
+      tp.bridge.push(await throughput(inNs(nsC), inNs(nsD), '10.249.0.1'));
       tp.zones.push(await throughput(zA, zB, '10.251.0.1'));
       lat.bare.push(await rtt(inNs(nsB), '10.250.0.1'));
       lat.bridge.push(await rtt(inNs(nsD), '10.249.0.1'));
@@ -196,6 +198,7 @@ async function runBench(run: BenchRun): Promise<Result> {
     const bare = { gbits: median(tp.bare), p50Ms: median(lat.bare) };
     const zonesFig = { gbits: median(tp.zones), p50Ms: median(lat.zones) };
     const bridgeP50Ms = median(lat.bridge);
+    const bridgeGbits = median(tp.bridge);
     for (const u of made.splice(0)) await host.delete(u);
     await host.net.firewall.apply([
       { kind: 'deleted', old: allow },
@@ -272,6 +275,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       bare,
       zones: zonesFig,
       bridgeP50Ms,
+      bridgeGbits,
       createNoNicMs: m('none'),
       createTwoNicsMs: m('two'),
       fwStoreAndLoadMs,
@@ -309,6 +313,7 @@ function report(r: Result): string {
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(1)}%`;
   const rows = [
     ['(a) bare veth, two namespaces: TCP throughput (Gbit/s)', r.bare.gbits.toFixed(2), '100.0%'],
+    ['(a2) two namespaces on a bare bridge', r.bridgeGbits.toFixed(2), pct(r.bridgeGbits, r.bare.gbits)],
     [
       '(b) two zones on an etherstub, spoofing + firewall on',
       r.zones.gbits.toFixed(2),

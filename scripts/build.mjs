@@ -141,7 +141,7 @@ if (pty.error || pty.status !== 0) {
   console.error('build: could not build zonix-pty (needs cc)');
   process.exit(1);
 }
-for (const tool of ['mdata-put', 'mdata-delete', 'mdata-list']) {
+for (const tool of ['mdata-put', 'mdata-delete', 'mdata-list', 'dmidecode']) {
   rmSync(join(sbin, tool), { force: true });
   symlinkSync('mdata-get', join(sbin, tool));
 }

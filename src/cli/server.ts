@@ -13,10 +13,10 @@
  */
 import { chmodSync, existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { ZonixError } from '../common/index.ts';
+import { socketAnswers, ZonixError } from '../common/index.ts';
 import { runPath } from '../platform/index.ts';
 import { report } from './run.ts';
 import type { Io } from './vmadm/io.ts';
@@ -109,7 +109,7 @@ export class CliServer {
   async listen(path = cliSocketPath()): Promise<void> {
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
     if (existsSync(path)) {
-      if (await answers(path)) throw new ZonixError('EEXIST', `zonixd is already running (${path})`);
+      if (await socketAnswers(path)) throw new ZonixError('EEXIST', `zonixd is already running (${path})`);
       unlinkSync(path);
     }
     const server = createServer((sock) => this.serve(sock));
@@ -262,18 +262,6 @@ export class CliServer {
       `${h.tool} ${h.argv.join(' ')} -> ${code} (${(performance.now() - started).toFixed(1)} ms)`,
     );
   }
-}
-
-/** Does something answer on the socket at `path`? */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = createConnection(path);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 /** This build's stamp (dist/buildstamp, written by the build); `dev` when run from the sources. */

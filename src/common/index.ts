@@ -9,3 +9,4 @@ export * from './fs-atomic.ts';
 export * from './proc.ts';
 export * from './operation.ts';
 export * from './zone-files.ts';
+export * from './socket.ts';

@@ -9,7 +9,13 @@ import { buildMinimalRoot, busyboxInfo, minimalManifest } from './builtin/minima
 import { ImgadmError } from './errors.ts';
 import type { ImageManifest } from './manifest.ts';
 import type { BuildResult, ImageContent } from './store.ts';
-import { aptMirror, buildDebianRoot, debianAvailable, debianManifest } from './builtin/debian.ts';
+import {
+  aptMirror,
+  buildDebianRoot,
+  debianAvailable,
+  debianCloudInitManifest,
+  debianManifest,
+} from './builtin/debian.ts';
 
 type Build = (root: string) => Promise<BuildResult | undefined>;
 
@@ -57,10 +63,18 @@ export class BuiltinSource implements ImageSource {
       ];
       if (debianAvailable()) {
         const mirror = await aptMirror();
-        out.push({
-          manifest: debianManifest(mirror),
-          build: async (root) => ({ tags: { 'zonix:packages': await buildDebianRoot(root, mirror) } }),
-        });
+        out.push(
+          {
+            manifest: debianManifest(mirror),
+            build: async (root) => ({ tags: { 'zonix:packages': await buildDebianRoot(root, mirror) } }),
+          },
+          {
+            manifest: debianCloudInitManifest(mirror),
+            build: async (root) => ({
+              tags: { 'zonix:packages': await buildDebianRoot(root, mirror, { cloudInit: true }) },
+            }),
+          },
+        );
       }
       return out;
     })();

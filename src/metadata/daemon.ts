@@ -8,7 +8,8 @@
  * @module
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
+import { socketAnswers } from '../common/index.ts';
 import { dirname } from 'node:path';
 import { runPath } from '../platform/index.ts';
 import { MetadataServer, type MetadataBackend } from './server.ts';
@@ -33,18 +34,6 @@ export interface ControlReply {
   dropped?: number;
 }
 
-/** Whether a server answers on `path`. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 export interface DaemonOptions {
   /** Whether VM `uuid` runs (zones a crashed server served, and that still run, are served again). */
   isLive: (uuid: string) => boolean;
@@ -57,7 +46,7 @@ export interface DaemonOptions {
 export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOptions): Promise<void> {
   const path = controlSocket();
   mkdirSync(dirname(path), { recursive: true });
-  if (await answers(path)) throw new Error(`zonix-metadata is already running (${path})`);
+  if (await socketAnswers(path)) throw new Error(`zonix-metadata is already running (${path})`);
   rmSync(path, { force: true });
   const md = new MetadataServer(backend);
   const resumed = await md.resume(opts.isLive, opts.pidOf);

@@ -31,7 +31,13 @@ export {
   zoneControlDir,
   type MetadataBackend,
 } from './server.ts';
-export { controlSocket, runMetadataDaemon, type ControlReply, type DaemonOptions } from './daemon.ts';
+export {
+  controlSocket,
+  runMetadataDaemon,
+  type ControlReply,
+  type ControlRequest,
+  type DaemonOptions,
+} from './daemon.ts';
 export { ask as askMetadata, ensureDaemon as ensureMetadataDaemon } from './control.ts';
 
 /** Stop serving a VM: through zonix-metadata when it runs, else its folder alone goes. */

@@ -578,6 +578,41 @@ main(int argc, char **argv)
 			return EX_ERROR;
 		}
 	}
+	if (strcmp(name, "dmidecode") == 0) {
+		/*
+		 * A zone has no SMBIOS. Its system, as dmidecode -s reports it, is what SmartOS gives its
+		 * guests (product "SmartDC HVM", the VM's UUID), which is how guest software such as
+		 * cloud-init recognises the platform.
+		 */
+		if (argc == 3 && (strcmp(argv[1], "-s") == 0 || strcmp(argv[1], "--string") == 0)) {
+			const char *k = argv[2];
+			if (strcmp(k, "system-manufacturer") == 0 || strcmp(k, "bios-vendor") == 0 ||
+			    strcmp(k, "chassis-manufacturer") == 0 || strcmp(k, "baseboard-manufacturer") == 0) {
+				puts("Joyent");
+				return EX_OK;
+			}
+			if (strcmp(k, "system-product-name") == 0 || strcmp(k, "baseboard-product-name") == 0) {
+				puts("SmartDC HVM");
+				return EX_OK;
+			}
+			if (strcmp(k, "system-version") == 0 || strcmp(k, "bios-version") == 0) {
+				puts("Zonix");
+				return EX_OK;
+			}
+			if (strcmp(k, "system-uuid") == 0 || strcmp(k, "system-serial-number") == 0) {
+				conn_open_retrying(&c);
+				execute(&c, "GET", "sdc:uuid", &code, &value);
+				if (code != R_SUCCESS)
+					return EX_ERROR;
+				printf("%s\n", str_c(&value));
+				return EX_OK;
+			}
+			fprintf(stderr, "Invalid string keyword: %s\n", k);
+			return 1;
+		}
+		puts("# dmidecode (Zonix)\n# No SMBIOS nor DMI entry point found, sorry.");
+		return EX_OK;
+	}
 	fprintf(stderr, "%s: call me as mdata-get, mdata-put, mdata-delete or mdata-list\n", name);
 	return EX_USAGE;
 }

@@ -4,7 +4,7 @@
  * zone), and its live state read from the runtime and the monitor's exit record.
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
   type ZoneResources,
   type ZoneSpec,
 } from '../zones/index.ts';
-import { writeZoneEtcFile } from '../common/index.ts';
+import { readZoneEtcFile, writeFileAtomicSync, writeZoneEtcFile } from '../common/index.ts';
 import { liveStateSync, type LiveState } from './live.ts';
 import type { VmRecord } from './store.ts';
 
@@ -44,7 +44,7 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
   return {
     id: vm.uuid,
     rootfs: join(zonepath, 'root'),
-    hostname: typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid,
+    hostname: zoneHostname(vm, zonepath).name,
     cgroupsPath: `/${cgroupParent()}/${vm.uuid}`,
     // init's stdio is a terminal kept by the monitor: the zone console (vmadm console, zlogin -C).
     terminal: true,
@@ -73,6 +73,30 @@ export function zoneResourcesOf(vm: Readonly<Record<string, unknown>>): ZoneReso
   };
 }
 
+/** In a VM's config folder: the hostname the host last wrote into its zone's /etc/hostname. */
+const HOSTNAME_WRITTEN = 'hostname';
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$/;
+
+/**
+ * The zone's hostname at boot, as SmartOS has it: the VM's `hostname` (else its UUID) is written into
+ * the zone when it is new or changed (create, `vmadm update hostname=`); since then, the name the
+ * zone keeps in its own /etc/hostname (what cloud-init or an admin in the zone set) is its name.
+ */
+export function zoneHostname(vm: VmRecord, zonepath: string): { name: string; fromVm: boolean } {
+  const wanted = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
+  let last: string | undefined;
+  try {
+    last = readFileSync(join(zonepath, 'config', HOSTNAME_WRITTEN), 'utf8').trim();
+  } catch {
+    last = undefined;
+  }
+  if (last === wanted) {
+    const own = readZoneEtcFile(join(zonepath, 'root'), 'hostname', 256)?.split('\n')[0]?.trim();
+    if (own && HOSTNAME_RE.test(own)) return { name: own, fromVm: false };
+  }
+  return { name: wanted, fromVm: true };
+}
+
 /**
  * Files the host keeps in the zone: /etc/hostname, /etc/hosts and (from `resolvers`) resolv.conf,
  * written so that links the zone made cannot send them anywhere else.
@@ -80,8 +104,11 @@ export function zoneResourcesOf(vm: Readonly<Record<string, unknown>>): ZoneReso
 export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<void> {
   const root = join(zonepath, 'root');
   await mkdir(join(root, 'etc'), { recursive: true });
-  const hostname = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
-  writeZoneEtcFile(root, 'hostname', `${hostname}\n`);
+  const { name: hostname, fromVm } = zoneHostname(vm, zonepath);
+  if (fromVm) {
+    writeZoneEtcFile(root, 'hostname', `${hostname}\n`);
+    writeFileAtomicSync(join(zonepath, 'config', HOSTNAME_WRITTEN), `${hostname}\n`);
+  }
   writeZoneEtcFile(root, 'hosts', `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost\n`);
   const resolvers = Array.isArray(vm.resolvers) ? (vm.resolvers as string[]) : [];
   if (resolvers.length || vm.maintain_resolvers === true)

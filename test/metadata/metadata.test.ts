@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 import {
   cli,
   createVm,
@@ -23,25 +22,15 @@ import {
   teardown,
   zoneTestSkip,
 } from '../helpers/host.ts';
+import { askMetadata, type ControlReply, type ControlRequest } from '../../src/metadata/index.ts';
 
 const skip = zoneTestSkip();
 
-/** One request on the host's metadata control socket. */
-function control(dir: string, req: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const s = connect(join(dir, 'run', 'zonix-metadata.sock'));
-    let buf = '';
-    s.setEncoding('utf8');
-    s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
-    s.on('data', (d: string) => {
-      buf += d;
-      if (buf.includes('\n')) {
-        s.destroy();
-        resolve(JSON.parse(buf) as Record<string, unknown>);
-      }
-    });
-    s.once('error', reject);
-  });
+/** One request on the host's metadata control socket (the test's run folder's). */
+async function control(req: ControlRequest): Promise<ControlReply> {
+  const r = await askMetadata(req);
+  assert.ok(r, 'zonix-metadata answers');
+  return r;
 }
 
 const waitFor = async (what: string, fn: () => Promise<boolean>, ms = 15_000) => {
@@ -196,7 +185,7 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
     const sent = await flood;
     assert.match(sent.stdout, /^(1[6-9]|[2-4]\d) connections, \d+ bytes sent/);
     assert.ok(took < 8000, `20 answers took ${took} ms during the flood`);
-    const st = await control(env.dir, { op: 'status' });
+    const st = await control({ op: 'status' });
     assert.ok(Number(st.rss) < 256 * 1024 * 1024, `server RSS ${String(st.rss)}`);
     assert.ok(Number(st.dropped) > 0, 'bad frames were dropped');
     // The flooding zone itself is still served once it behaves.
@@ -204,12 +193,12 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
   });
 
   it('a server killed -9 comes back, and the zones see one retried request', async () => {
-    const before = (await control(env.dir, { op: 'status' })) as { pid: number };
+    const before = (await control({ op: 'status' })) as { pid: number };
     process.kill(before.pid, 'SIGKILL');
     const r = await zl(a, 'mdata-get', 'bar:foo');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'customer\n');
-    const now = (await control(env.dir, { op: 'status' })) as { pid: number; served: string[] };
+    const now = (await control({ op: 'status' })) as { pid: number; served: string[] };
     assert.notEqual(now.pid, before.pid);
     assert.deepEqual(now.served, [a, b].sort());
     // The restarted server gave the zone a new pty behind /dev/ttyS1.
@@ -219,13 +208,13 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
 
   it('a stopped zone gives its socket back; a deleted one leaves nothing', async () => {
     await ok('vmadm', ['stop', b]);
-    const st = (await control(env.dir, { op: 'status' })) as { served: string[] };
+    const st = (await control({ op: 'status' })) as { served: string[] };
     assert.deepEqual(st.served, [a]);
     assert.throws(() => readFileSync(join(env.dir, 'run', 'zonecontrol', b, 'zone.json')));
     await ok('vmadm', ['delete', b]);
     await ok('vmadm', ['delete', a]);
     uuids.splice(0);
-    const left = (await control(env.dir, { op: 'status' })) as { served: string[] };
+    const left = (await control({ op: 'status' })) as { served: string[] };
     assert.deepEqual(left.served, []);
     assert.ok(envProcesses(env).length >= 1, 'zonix-metadata runs until the host stops it');
   });

@@ -4,7 +4,7 @@
  * The manifest records what went in: the builder revision, the mirror and the package list.
  * @module
  */
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findTool, run } from '../../platform/index.ts';
 import type { ImageManifest } from '../manifest.ts';
@@ -69,13 +69,79 @@ export function debianManifest(mirror: string): ImageManifest {
   };
 }
 
+/** The `debian-12-cloudinit` variant's packages beyond the base image's. */
+export const CLOUDINIT_EXTRA = ['cloud-init', 'python3-serial', 'openssh-server'];
+
+/**
+ * The variant of debian-12 with cloud-init, set up for Zonix: its SmartOS datasource reads the
+ * host's metadata on /dev/ttyS1 (what SmartOS KVM guests use), the host keeps the network (cloud-init
+ * leaves it alone), and root gets `root_authorized_keys` as SmartOS images give them.
+ */
+export function debianCloudInitManifest(mirror: string): ImageManifest {
+  const m = debianManifest(mirror);
+  return {
+    ...m,
+    uuid: stableUuid(`debian-12-cloudinit@${m.version}`),
+    name: 'debian-12-cloudinit',
+    description: `Debian 12 (bookworm) as debian-12, plus ${CLOUDINIT_EXTRA.join(', ')}: cloud-init's SmartOS datasource provisions it from the host's metadata.`,
+  };
+}
+
+const CLOUD_CFG = `# Zonix: this image runs as an lx zone whose metadata comes from the host through SmartOS's
+# metadata protocol, on /dev/ttyS1 (see Zonix's README, "Metadata").
+datasource_list: [ SmartOS, None ]
+datasource:
+  SmartOS:
+    serial_device: /dev/ttyS1
+    serial_timeout: 60
+# The host configures the zone's network; cloud-init leaves it as it is.
+network: {config: disabled}
+# As SmartOS images: root_authorized_keys are root's keys.
+disable_root: false
+ssh_pwauth: false
+`;
+
 /** Fill `root` with Debian; returns the packages installed (name=version). */
-export async function buildDebianRoot(root: string, mirror: string): Promise<string[]> {
+export async function buildDebianRoot(
+  root: string,
+  mirror: string,
+  opts: { cloudInit?: boolean } = {},
+): Promise<string[]> {
   await run(
     'debootstrap',
     ['--variant=minbase', `--include=${DEBIAN_EXTRA.join(',')}`, DEBIAN_SUITE, root, mirror],
-    { timeoutMs: 30 * 60_000 },
+    {
+      timeoutMs: 30 * 60_000,
+    },
   );
+  if (opts.cloudInit) {
+    // apt, not debootstrap, resolves cloud-init's dependencies (some are virtual packages); no
+    // service may start in the chroot meanwhile.
+    const policy = join(root, 'usr/sbin/policy-rc.d');
+    await writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
+    try {
+      await run('chroot', [root, 'apt-get', 'update', '-qq'], { timeoutMs: 10 * 60_000, env });
+      await run(
+        'chroot',
+        [root, 'apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...CLOUDINIT_EXTRA],
+        {
+          timeoutMs: 30 * 60_000,
+          env,
+        },
+      );
+    } finally {
+      await rm(policy, { force: true });
+    }
+    await writeFile(join(root, 'etc/cloud/cloud.cfg.d/90_zonix.cfg'), CLOUD_CFG);
+    // The platform's tools, where the image's own programs look for them: the mdata clients, and
+    // dmidecode (a zone has no SMBIOS; Zonix's answers what SmartOS gives its guests, which is how
+    // cloud-init recognises the platform).
+    for (const tool of ['mdata-get', 'mdata-put', 'mdata-delete', 'mdata-list', 'dmidecode']) {
+      await rm(join(root, 'usr/sbin', tool), { force: true });
+      await symlink(`/native/usr/sbin/${tool}`, join(root, 'usr/sbin', tool));
+    }
+  }
   // A zone's network and hostname are set by the host; keep apt's caches out of the image.
   await writeFile(join(root, 'etc/hostname'), 'localhost\n');
   await writeFile(join(root, 'etc/resolv.conf'), '');
