@@ -7,6 +7,9 @@
  * key, 2 error, 3 usage. A request whose answer does not come (the server restarted) is sent again
  * on a new connection.
  *
+ * Called as dmidecode, it answers `dmidecode -s KEYWORD` for the zone (which has no SMBIOS) as
+ * SmartOS's guests' firmware would: product "SmartDC HVM", the VM's UUID.
+ *
  * Built by scripts/build.mjs (cc -static) into native/usr/sbin, which every zone sees read-only.
  */
 #define _GNU_SOURCE
