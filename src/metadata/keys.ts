@@ -128,9 +128,10 @@ function refusal(vm: MetaVm, key: string): string | undefined {
 const storeOf = (key: string) =>
   key.endsWith('_pw') || key === 'operator-script' ? 'internal_metadata' : 'customer_metadata';
 
-/** Answer one request for the VM (`update` changes it: PUT and DELETE). */
-export async function answer(vm: MetaVm, req: Request, update: MetaUpdate): Promise<Answer> {
+/** The answer to a request that changes nothing (all but PUT and DELETE), at once; else undefined. */
+export function answerNow(vm: MetaVm, req: Request): Answer | undefined {
   const cmd = req.command;
+  if (req.version === 2 && (cmd === 'PUT' || cmd === 'DELETE')) return undefined;
   if (cmd === 'NEGOTIATE') {
     if (req.version !== 1 || !req.arg) return { code: 'INVALID' };
     return req.arg === 'V2' ? { code: 'V2_OK' } : { code: 'FAILURE' };
@@ -140,8 +141,15 @@ export async function answer(vm: MetaVm, req: Request, update: MetaUpdate): Prom
     return getKey(vm, req.arg);
   }
   if (cmd === 'KEYS') return { code: 'SUCCESS', value: listKeys(vm).join('\n') };
-  if (req.version === 1) return { code: 'FAILURE', message: `Unknown command ${cmd}` };
-  if (cmd === 'PUT' || cmd === 'DELETE') {
+  return { code: 'FAILURE', message: `Unknown command ${cmd}` };
+}
+
+/** Answer one request for the VM (`update` changes it: PUT and DELETE). */
+export async function answer(vm: MetaVm, req: Request, update: MetaUpdate): Promise<Answer> {
+  const now = answerNow(vm, req);
+  if (now) return now;
+  const cmd = req.command;
+  {
     let key = req.arg;
     let value = '';
     if (cmd === 'PUT') {
@@ -163,5 +171,4 @@ export async function answer(vm: MetaVm, req: Request, update: MetaUpdate): Prom
     }
     return { code: 'SUCCESS', value: 'OK' };
   }
-  return { code: 'FAILURE', message: `Unknown command ${cmd}` };
 }

@@ -22,7 +22,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { runPath } from '../platform/index.ts';
 import { presentNic, VM_UUID } from '../vm/index.ts';
-import { answer, type MetaUpdate, type MetaVm } from './keys.ts';
+import { answer, answerNow, type MetaUpdate, type MetaVm } from './keys.ts';
 import { encodeAnswer, LineSplitter, parseLine } from './protocol.ts';
 import { openSerial, type Serial } from './serial.ts';
 
@@ -224,7 +224,12 @@ export class MetadataServer {
           let out: string;
           if (req === 'invalid') out = encodeAnswer(undefined, { code: 'INVALID' });
           else {
-            const vm = this.vmOf(zone);
+            // A VM's first boot runs while its manifest is written: give it a moment to land.
+            let vm = this.vmOf(zone);
+            for (let i = 0; !vm && i < 100 && !s.destroyed; i++) {
+              await new Promise((r) => setTimeout(r, 20));
+              vm = this.vmOf(zone);
+            }
             const a = vm
               ? await answer(vm, req, update)
               : ({ code: 'FAILURE', message: 'VM not found' } as const);
@@ -246,7 +251,36 @@ export class MetadataServer {
     s.on('data', (chunk: Buffer) => {
       const got = lines.push(chunk);
       this.dropped += got.dropped;
-      queue.push(...got.lines);
+      let i = 0;
+      if (!busy && queue.length === 0) {
+        // The common case, answered at once: requests that change nothing, for a VM that is there.
+        const out: string[] = [];
+        const vm = this.vmOf(zone);
+        for (; i < got.lines.length && vm; i++) {
+          const req = parseLine(got.lines[i]!);
+          if (req === undefined) {
+            this.dropped++;
+            continue;
+          }
+          const a = req === 'invalid' ? ({ code: 'INVALID' } as const) : answerNow(vm, req);
+          if (!a) break;
+          this.requests++;
+          out.push(encodeAnswer(req === 'invalid' ? undefined : req, a));
+        }
+        if (
+          out.length &&
+          !s.write(out.length === 1 ? out[0]! : out.join('')) &&
+          s.writableLength > MAX_UNREAD
+        ) {
+          // The guest does not read its answers: stop reading its requests until it does.
+          s.pause();
+          s.once('drain', () => {
+            if (!busy && queue.length === 0) s.resume();
+          });
+        }
+        if (i === got.lines.length) return;
+      }
+      for (; i < got.lines.length; i++) queue.push(got.lines[i]!);
       // Lines beyond what one pass answers wait with the socket paused: a flood is read no faster
       // than it is answered.
       if (queue.length > 1024) s.pause();

@@ -107,6 +107,8 @@ export async function writeZoneFiles(vm: VmRecord, zonepath: string): Promise<vo
   const { name: hostname, fromVm } = zoneHostname(vm, zonepath);
   if (fromVm) {
     writeZoneEtcFile(root, 'hostname', `${hostname}\n`);
+    // A first boot runs while its manifest is being written: the folder may not be there yet.
+    await mkdir(join(zonepath, 'config'), { recursive: true });
     writeFileAtomicSync(join(zonepath, 'config', HOSTNAME_WRITTEN), `${hostname}\n`);
   }
   writeZoneEtcFile(root, 'hosts', `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost\n`);
