@@ -17,7 +17,7 @@ export interface V2Frame {
 
 /** CRC-32 of a frame body as the protocol writes it: zlib's, 8 lowercase hex digits. */
 export function bodyCrc(body: string): string {
-  return crc32(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0');
+  return crc32(body).toString(16).padStart(8, '0');
 }
 
 const V2_RE = /^\s*([0-9]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+(.*)$/s;
