@@ -40,7 +40,10 @@ export interface FwRuleRecord {
 }
 
 /** Where rules are kept (the system pool's documents, `fwrules`): the same store as tags'. */
-export type RuleDocs = TagDocs;
+export interface RuleDocs extends TagDocs {
+  /** Many rules stored with one sync (a pool's DocStore); without it, one put each. */
+  putMany?(entries: readonly [string, unknown][]): Promise<void>;
+}
 
 /** What the firewall reads of a VM. */
 interface FwVm {
@@ -448,10 +451,13 @@ export class Firewall {
           ? this.loadOne(one, vms)
           : undefined;
       try {
+        const puts: [string, unknown][] = [];
         for (const c of changes) {
           if (c.kind === 'deleted') d.delete(c.old.uuid);
-          else d.put(c.rule.uuid, c.rule);
+          else puts.push([c.rule.uuid, c.rule]);
         }
+        if (puts.length > 1 && d.putMany) await d.putMany(puts);
+        else for (const [k, v] of puts) d.put(k, v);
       } catch (err) {
         await loading;
         throw err;
