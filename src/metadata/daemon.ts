@@ -59,7 +59,7 @@ export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOp
         await md.serve({ uuid: String(req.uuid), zonepath: String(req.zonepath) });
         return { ok: true };
       case 'attach':
-        md.attach(String(req.uuid), Number(req.pid));
+        await md.attach(String(req.uuid), Number(req.pid));
         return { ok: true };
       case 'release':
         await md.release(String(req.uuid));

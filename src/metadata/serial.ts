@@ -7,11 +7,10 @@
  * moves the link.
  * @module
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
-import { platformRoot } from '../platform/index.ts';
+import { platformRoot, run } from '../platform/index.ts';
 
 export const SERIAL_PATH = '/dev/ttyS1';
 
@@ -22,7 +21,7 @@ export interface Serial {
 }
 
 /** Give the zone whose init is `pid` its /dev/ttyS1; the master side is returned. */
-export function openSerial(pid: number): Serial {
+export async function openSerial(pid: number): Promise<Serial> {
   const root = `/proc/${pid}/root`;
   const master = openSync(join(root, 'dev/ptmx'), constants.O_RDWR | constants.O_NOCTTY);
   let hold: number | undefined;
@@ -30,10 +29,9 @@ export function openSerial(pid: number): Serial {
     // Unlock the pty, learn its number, and make its line raw: ioctls, done by a small helper that
     // gets the master as its stdin (the settings belong to the pty, not to the descriptor).
     const helper = join(platformRoot(), 'dist', 'zonix-pty');
-    const r = spawnSync(helper, [], { stdio: [master, 'pipe', 'pipe'], timeout: 5000, encoding: 'utf8' });
-    const n = Number(r.stdout?.trim());
-    if (r.status !== 0 || !Number.isInteger(n))
-      throw new Error(`zonix-pty failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
+    const { stdout } = await run(helper, [], { stdinFd: master, timeoutMs: 5000 });
+    const n = Number(stdout.trim());
+    if (!Number.isInteger(n)) throw new Error(`zonix-pty said ${JSON.stringify(stdout)}`);
     hold = openSync(join(root, `dev/pts/${n}`), constants.O_RDWR | constants.O_NOCTTY);
     const link = join(root, SERIAL_PATH);
     const tmp = `${link}.zonix`;

@@ -104,11 +104,19 @@ export class MetadataServer {
    * Give served VM `uuid`, whose init is `pid` (made, or running), the serial-like /dev/ttyS1 too.
    * A pty it had (from a server before, or a boot before) is replaced.
    */
-  attach(uuid: string, pid: number): void {
+  async attach(uuid: string, pid: number): Promise<void> {
     const zone = this.zones.get(uuid);
     if (!zone) throw new Error(`VM ${uuid} is not served`);
     zone.serial?.close();
-    const serial = openSerial(pid);
+    zone.serial = undefined;
+    const serial = await openSerial(pid);
+    // Released meanwhile (the zone halted): the new pty goes with it.
+    if (this.zones.get(uuid) !== zone) {
+      serial.close();
+      return;
+    }
+    // Another attach of the same zone may have finished meanwhile: the newest pty wins.
+    (zone.serial as Serial | undefined)?.close();
     zone.serial = serial;
     this.session(zone, serial.stream);
   }
@@ -152,7 +160,7 @@ export class MetadataServer {
       const pid = fresh ? pidOf(uuid) : undefined;
       if (pid !== undefined) {
         try {
-          this.attach(uuid, pid);
+          await this.attach(uuid, pid);
         } catch {
           /* the zone went meanwhile, or has no devpts: its socket still serves */
         }

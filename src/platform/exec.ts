@@ -28,6 +28,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Data for stdin. */
   input?: string | Uint8Array;
+  /** An open descriptor to be the program's stdin instead (a pty master a helper sets up, say). */
+  stdinFd?: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Exit codes that are not failures (default [0]). */
@@ -125,7 +127,7 @@ export function run(tool: string, argv: readonly string[], opts: RunOptions = {}
       child = spawn(toolPath(tool), argv, {
         cwd: opts.cwd,
         env: opts.env,
-        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        stdio: [opts.stdinFd ?? (opts.input === undefined ? 'ignore' : 'pipe'), 'pipe', 'pipe'],
         signal: opts.signal,
       });
     } catch (err) {
