@@ -1,7 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { answer, getKey, listKeys, sdcRoutes, type MetaVm } from './keys.ts';
-import { decodeFrame, encodeAnswer, encodeFrame, LineSplitter, parseLine, type Request } from './protocol.ts';
+import {
+  decodeFrame,
+  encodeAnswer,
+  encodeFrame,
+  LineSplitter,
+  parseLine,
+  tooLarge,
+  type Request,
+} from './protocol.ts';
 
 // The reference's test frames (smartos.md 5.3), checked there against zlib's CRC-32.
 const VECTORS = [
@@ -135,10 +143,20 @@ describe('metadata protocol', () => {
 
   it('splits lines, dropping whole any line over the limit', () => {
     const s = new LineSplitter(8);
-    assert.deepEqual(s.push(Buffer.from('ab')), { lines: [], dropped: 0 });
-    assert.deepEqual(s.push(Buffer.from('c\n0123456789xx\nok\n')), { lines: ['abc', 'ok'], dropped: 1 });
-    assert.deepEqual(s.push(Buffer.from('0123')), { lines: [], dropped: 0 });
-    assert.deepEqual(s.push(Buffer.from('45678')), { lines: [], dropped: 0 });
-    assert.deepEqual(s.push(Buffer.from('\nz\n')), { lines: ['z'], dropped: 1 });
+    assert.deepEqual(s.push(Buffer.from('ab')), { lines: [], dropped: [] });
+    assert.deepEqual(s.push(Buffer.from('c\n0123456789xx\nok\n')), {
+      lines: ['abc', 'ok'],
+      dropped: ['0123456789xx'],
+    });
+    assert.deepEqual(s.push(Buffer.from('0123')), { lines: [], dropped: [] });
+    assert.deepEqual(s.push(Buffer.from('45678')), { lines: [], dropped: [] });
+    assert.deepEqual(s.push(Buffer.from('\nz\n')), { lines: ['z'], dropped: ['012345678'] });
+  });
+
+  it('answers a V2 frame dropped for its size with FAILURE to its request id', () => {
+    const f = decodeFrame(tooLarge('V2 2000000 0123abcd 0a1b2c3d PUT Zm9v', 1048576)!.trimEnd());
+    assert.deepEqual(f && { reqid: f.reqid, code: f.code }, { reqid: '0a1b2c3d', code: 'FAILURE' });
+    assert.equal(Buffer.from(f!.payload!, 'base64').toString(), 'Request too large (over 1048576 bytes)');
+    assert.equal(tooLarge('AAAAAAAA', 8), undefined);
   });
 });

@@ -123,22 +123,28 @@ export function parseLine(raw: string): Request | 'invalid' | undefined {
 export class LineSplitter {
   private parts: Buffer[] = [];
   private size = 0;
-  private dropping = false;
+  /** While a line over the limit is being dropped: its first bytes (to answer a V2 frame's id). */
+  private head: string | undefined;
 
   constructor(private readonly max: number) {}
 
-  /** The complete lines in `chunk` (and what came before it), without their `\n`. */
-  push(chunk: Buffer): { lines: string[]; dropped: number } {
+  /**
+   * The complete lines in `chunk` (and what came before it), without their `\n`; and the first 64
+   * bytes of each line dropped for its length.
+   */
+  push(chunk: Buffer): { lines: string[]; dropped: string[] } {
     const lines: string[] = [];
-    let dropped = 0;
+    const dropped: string[] = [];
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       const end = nl < 0 ? chunk.length : nl;
       const piece = chunk.subarray(start, end);
-      if (!this.dropping) {
+      if (this.head === undefined) {
         if (this.size + piece.length > this.max) {
-          this.dropping = true;
+          this.head = Buffer.concat([...this.parts, piece.subarray(0, 64)])
+            .subarray(0, 64)
+            .toString('latin1');
           this.parts = [];
           this.size = 0;
         } else if (piece.length) {
@@ -147,11 +153,11 @@ export class LineSplitter {
         }
       }
       if (nl < 0) break;
-      if (this.dropping) dropped++;
+      if (this.head !== undefined) dropped.push(this.head);
       else lines.push(Buffer.concat(this.parts, this.size).toString('utf8'));
       this.parts = [];
       this.size = 0;
-      this.dropping = false;
+      this.head = undefined;
       start = nl + 1;
     }
     if (this.parts.length > 1) {
@@ -162,4 +168,18 @@ export class LineSplitter {
     }
     return { lines, dropped };
   }
+}
+
+/**
+ * The answer to a line dropped for its length, when it began as a V2 frame: FAILURE to its request
+ * id, so that its client fails at once instead of waiting for an answer that never comes.
+ */
+export function tooLarge(head: string, max: number): string | undefined {
+  const m = /^V2\s+\d+\s+[0-9a-f]+\s+([0-9a-f]{1,16})\s/.exec(head);
+  if (!m) return undefined;
+  return encodeFrame({
+    reqid: m[1]!,
+    code: 'FAILURE',
+    payload: b64(`Request too large (over ${max} bytes)`),
+  });
 }

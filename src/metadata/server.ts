@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { runPath } from '../platform/index.ts';
 import { presentNic, VM_UUID } from '../vm/index.ts';
 import { answer, answerNow, type MetaUpdate, type MetaVm } from './keys.ts';
-import { encodeAnswer, LineSplitter, parseLine } from './protocol.ts';
+import { encodeAnswer, LineSplitter, parseLine, tooLarge } from './protocol.ts';
 import { openSerial, type Serial } from './serial.ts';
 
 export const MAX_LINE = 1024 * 1024;
@@ -258,7 +258,11 @@ export class MetadataServer {
     };
     s.on('data', (chunk: Buffer) => {
       const got = lines.push(chunk);
-      this.dropped += got.dropped;
+      this.dropped += got.dropped.length;
+      for (const head of got.dropped) {
+        const answer = tooLarge(head, MAX_LINE);
+        if (answer) s.write(answer);
+      }
       let i = 0;
       if (!busy && queue.length === 0) {
         // The common case, answered at once: requests that change nothing, for a VM that is there.
