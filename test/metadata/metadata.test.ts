@@ -125,7 +125,10 @@ describe('metadata: mdata-* in zones', { skip, timeout: 600_000 }, () => {
     // A value too large for the server is refused at once, not left unanswered.
     const big = await zl(a, 'sh', '-c', 'head -c 2000000 /dev/zero | tr "\\0" x | mdata-put big');
     assert.equal(big.code, 2);
-    assert.equal(big.stderr, "Error putting metadata for key 'big': Request too large (over 1048576 bytes)\n");
+    assert.equal(
+      big.stderr,
+      "Error putting metadata for key 'big': Request too large (over 1048576 bytes)\n",
+    );
     assert.equal((await zl(a, 'mdata-get', 'multi')).code, 1);
     await ok('vmadm', ['update', a], {
       input: JSON.stringify({ set_customer_metadata: { fresh: 'from vmadm' } }),
