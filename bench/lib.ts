@@ -8,7 +8,6 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
@@ -266,20 +265,12 @@ async function leaks(dir: string): Promise<string[]> {
   return found;
 }
 
-/** Stop the zonix-metadata of the run folder `dir` (true when one ran), waiting until it is gone. */
-export async function stopMetadata(dir: string): Promise<boolean> {
-  const sock = join(dir, 'run', 'zonix-metadata.sock');
-  const reply = await new Promise<string>((resolve) => {
-    let got = '';
-    const s = connect(sock);
-    s.setEncoding('utf8');
-    s.once('connect', () => s.end('{"op":"stop"}\n'));
-    s.on('data', (d: string) => (got += d));
-    s.once('close', () => resolve(got));
-    s.once('error', () => resolve(''));
-  });
+/** Stop the run's zonix-metadata (true when one ran), waiting until it is gone. */
+export async function stopMetadata(): Promise<boolean> {
+  const { askMetadata, controlSocket } = await import('../src/metadata/index.ts');
+  const reply = await askMetadata({ op: 'stop' }, 3000).catch(() => undefined);
   if (!reply) return false;
-  for (let i = 0; i < 50 && existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && existsSync(controlSocket()); i++) await new Promise((r) => setTimeout(r, 100));
   return true;
 }
 
@@ -290,7 +281,7 @@ export async function stopMetadata(dir: string): Promise<boolean> {
 async function cleanup({ storage, env, made }: BenchRun): Promise<string[]> {
   const problems: string[] = [];
   // The metadata process the run's zones started (if any) stops first: it is the run's, not the host's.
-  const stopped = await stopMetadata(env.dir);
+  const stopped = await stopMetadata();
   if (stopped) log('stopped zonix-metadata');
   for (const name of [...made].reverse()) {
     if (!storage.isImported(name)) continue;

@@ -107,16 +107,13 @@ export class MetadataServer {
   async attach(uuid: string, pid: number): Promise<void> {
     const zone = this.zones.get(uuid);
     if (!zone) throw new Error(`VM ${uuid} is not served`);
-    zone.serial?.close();
-    zone.serial = undefined;
     const serial = await openSerial(pid);
     // Released meanwhile (the zone halted): the new pty goes with it.
     if (this.zones.get(uuid) !== zone) {
       serial.close();
       return;
     }
-    // Another attach of the same zone may have finished meanwhile: the newest pty wins.
-    (zone.serial as Serial | undefined)?.close();
+    zone.serial?.close();
     zone.serial = serial;
     this.session(zone, serial.stream);
   }
@@ -212,16 +209,28 @@ export class MetadataServer {
     this.session(zone, s);
   }
 
-  /** Answer what comes on `s` (a socket connection, or the serial line), one request at a time. */
+  /**
+   * Answer what comes on `s` (a socket connection, or the serial line), one request at a time. What
+   * changes nothing is answered at once, the answers of a whole chunk in one write; only PUT and
+   * DELETE (and a VM whose manifest is not there yet) wait.
+   */
   private session(zone: Zone, s: Socket): void {
     const lines = new LineSplitter(MAX_LINE);
     const queue: string[] = [];
     let busy = false;
     const update: MetaUpdate = (payload) => this.backend.update(zone.uuid, payload);
+    /** Write what is gathered; false when the guest does not read it (then stop reading it too). */
+    const flush = (out: string[]): boolean => {
+      if (!out.length) return true;
+      const ok = s.write(out.length === 1 ? out[0]! : out.join('')) || s.writableLength <= MAX_UNREAD;
+      out.length = 0;
+      return ok;
+    };
     const pump = async () => {
-      if (busy) return;
       busy = true;
+      const out: string[] = [];
       try {
+        let vm = this.vmOf(zone);
         while (queue.length && !s.destroyed) {
           const req = parseLine(queue.shift()!);
           if (req === undefined) {
@@ -229,73 +238,53 @@ export class MetadataServer {
             continue;
           }
           this.requests++;
-          let out: string;
-          if (req === 'invalid') out = encodeAnswer(undefined, { code: 'INVALID' });
-          else {
-            // A VM's first boot runs while its manifest is written: give it a moment to land.
-            let vm = this.vmOf(zone);
-            for (let i = 0; !vm && i < 100 && !s.destroyed; i++) {
-              await new Promise((r) => setTimeout(r, 20));
-              vm = this.vmOf(zone);
-            }
-            const a = vm
-              ? await answer(vm, req, update)
-              : ({ code: 'FAILURE', message: 'VM not found' } as const);
-            // A PUT or DELETE changed the manifest: the next GET reads it again.
-            if (req.command === 'PUT' || req.command === 'DELETE') zone.cached = undefined;
-            out = encodeAnswer(req, a);
+          if (req === 'invalid') {
+            out.push(encodeAnswer(undefined, { code: 'INVALID' }));
+            continue;
           }
-          if (!s.write(out) && s.writableLength > MAX_UNREAD) {
-            // The guest does not read its answers: stop reading its requests until it does.
-            s.pause();
-            await new Promise((r) => s.once('drain', r).once('close', r));
-            if (!s.destroyed) s.resume();
+          const now = vm && answerNow(vm, req);
+          if (now) {
+            out.push(encodeAnswer(req, now));
+            continue;
           }
+          // A VM's first boot runs while its manifest is written: give it a moment to land.
+          for (let i = 0; !vm && i < 100 && !s.destroyed; i++) {
+            await new Promise((r) => setTimeout(r, 20));
+            vm = this.vmOf(zone);
+          }
+          const a = vm
+            ? await answer(vm, req, update)
+            : ({ code: 'FAILURE', message: 'VM not found' } as const);
+          out.push(encodeAnswer(req, a));
+          // A PUT or DELETE changed the manifest: what follows reads it again.
+          if (req.command === 'PUT' || req.command === 'DELETE') vm = this.vmOf(zone);
+          if (!flush(out)) await drained();
         }
+        if (!flush(out)) await drained();
       } finally {
         busy = false;
       }
+    };
+    /** The guest does not read its answers: its requests are not read until it does. */
+    const drained = async () => {
+      s.pause();
+      await new Promise((r) => s.once('drain', r).once('close', r));
+      if (!s.destroyed) s.resume();
     };
     s.on('data', (chunk: Buffer) => {
       const got = lines.push(chunk);
       this.dropped += got.dropped.length;
       for (const head of got.dropped) {
-        const answer = tooLarge(head, MAX_LINE);
-        if (answer) s.write(answer);
+        const refused = tooLarge(head, MAX_LINE);
+        if (refused) s.write(refused);
       }
-      let i = 0;
-      if (!busy && queue.length === 0) {
-        // The common case, answered at once: requests that change nothing, for a VM that is there.
-        const out: string[] = [];
-        const vm = this.vmOf(zone);
-        for (; i < got.lines.length && vm; i++) {
-          const req = parseLine(got.lines[i]!);
-          if (req === undefined) {
-            this.dropped++;
-            continue;
-          }
-          const a = req === 'invalid' ? ({ code: 'INVALID' } as const) : answerNow(vm, req);
-          if (!a) break;
-          this.requests++;
-          out.push(encodeAnswer(req === 'invalid' ? undefined : req, a));
-        }
-        if (
-          out.length &&
-          !s.write(out.length === 1 ? out[0]! : out.join('')) &&
-          s.writableLength > MAX_UNREAD
-        ) {
-          // The guest does not read its answers: stop reading its requests until it does.
-          s.pause();
-          s.once('drain', () => {
-            if (!busy && queue.length === 0) s.resume();
-          });
-        }
-        if (i === got.lines.length) return;
+      queue.push(...got.lines);
+      if (busy) {
+        // Lines beyond what one pass answers wait with the socket paused: a flood is read no faster
+        // than it is answered.
+        if (queue.length > 1024) s.pause();
+        return;
       }
-      for (; i < got.lines.length; i++) queue.push(got.lines[i]!);
-      // Lines beyond what one pass answers wait with the socket paused: a flood is read no faster
-      // than it is answered.
-      if (queue.length > 1024) s.pause();
       void pump().then(() => {
         if (!s.destroyed && s.isPaused() && queue.length === 0 && s.writableLength <= MAX_UNREAD) s.resume();
       });
