@@ -59,6 +59,8 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [groupsExternal],
+  // npm packages load from node_modules (fastify and the rest are the service's only, node-pty is native).
+  packages: 'external',
   define: { 'import.meta.url': '__zonixModuleUrl', 'import.meta.dirname': '__dirname' },
   banner: { js: "const __zonixModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });

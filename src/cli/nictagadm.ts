@@ -8,19 +8,7 @@
 import type { Writable } from 'node:stream';
 import { ZonixError } from '../common/index.ts';
 import { defaultHost } from '../host/index.ts';
-import {
-  isMac,
-  links,
-  Network,
-  normalizeMac,
-  subnetOf,
-  tagError,
-  validGateway,
-  validMtu,
-  validStubName,
-  validTagName,
-  type NicTag,
-} from '../net/index.ts';
+import { isMac, links, Network, normalizeMac, tagError, validMtu } from '../net/index.ts';
 import { getopt, has, last, values, type Parsed } from './getopt.ts';
 
 const USAGE = `Manage nic tags
@@ -89,83 +77,14 @@ function parseProps(p: Parsed): Map<string, string> {
   return props;
 }
 
-const bool = (key: string, v: string | undefined, dflt: boolean): boolean => {
-  if (v === undefined) return dflt;
-  if (['true', 'on', 'yes', '1'].includes(v)) return true;
-  if (['false', 'off', 'no', '0'].includes(v)) return false;
-  throw tagError(`invalid value for ${key}: ${v}`);
-};
-
-/** The host network part of a local tag's properties. */
-function hostNet(props: Map<string, string>): NicTag['net'] {
-  const gateway = props.get('gateway');
-  for (const k of ['nat', 'dhcp', 'dhcp_range'])
-    if (props.has(k) && gateway === undefined) throw tagError(`${k} needs gateway=<address>/<prefix>`);
-  if (gateway === undefined) return undefined;
-  if (!validGateway(gateway))
-    throw tagError(`invalid gateway: ${gateway} (an IPv4 address with a /8-/30 prefix)`);
-  const range = props.get('dhcp_range');
-  let r: [string, string] | undefined;
-  if (range !== undefined) {
-    const m = /^(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)$/.exec(range);
-    if (!m) throw tagError(`invalid dhcp_range: ${range} (first-last)`);
-    const net = subnetOf(gateway).network;
-    for (const a of [m[1]!, m[2]!])
-      if (subnetOf(`${a}/${gateway.split('/')[1]!}`).network !== net)
-        throw tagError(`dhcp_range address ${a} is not in ${net}/${gateway.split('/')[1]!}`);
-    r = [m[1]!, m[2]!];
-  }
-  return {
-    gateway,
-    nat: bool('nat', props.get('nat'), true),
-    dhcp: bool('dhcp', props.get('dhcp'), true),
-    ...(r ? { range: r } : {}),
-  };
-}
-
 async function add(net: Network, p: Parsed, io: Io): Promise<number> {
-  const local = has(p, 'l');
   const props = parseProps(p);
   const [name, macArg] = p.rest;
   if (!name) return usage();
   if (macArg && props.has('mac')) throw tagError('mac address specified twice');
   const mac = props.get('mac') ?? macArg;
-  if (!mac && !local) throw tagError('create non-local tag, but no mac address specified');
-  if (mac && local) throw tagError('create local tag, but mac address specified');
-  const mtuText = props.get('mtu');
-  if (mtuText !== undefined && local) throw tagError('Cannot specify MTU for local nic tag');
-  const mtu = mtuText === undefined ? undefined : validMtu(mtuText);
-  if (!local && ['gateway', 'nat', 'dhcp', 'dhcp_range'].some((k) => props.has(k)))
-    throw tagError('gateway, nat and dhcp are properties of local (-l) tags');
-  if (net.tags.get(name)) throw tagError(`nic tag '${name}' already exists`);
-  let tag: NicTag;
-  if (local) {
-    if (!validStubName(name)) throw tagError('nic tag name is invalid');
-    const hn = hostNet(props);
-    tag = { name, kind: 'etherstub', ...(hn ? { net: hn } : {}) };
-  } else {
-    if (!isMac(mac!) && /^[0-9a-fA-F:]+$/.test(mac!)) throw tagError(`MAC address '${mac!}' is invalid`);
-    const up = await net.tags.findUplink(mac!);
-    if (!validTagName(name)) throw tagError('nic tag name is invalid');
-    tag = {
-      name,
-      kind: 'normal',
-      mac: normalizeMac(up.address ?? ''),
-      ...(isMac(mac!) ? {} : { link: up.ifname }),
-      ...(mtu !== undefined ? { mtu } : {}),
-    };
-  }
-  await net.tags.add(tag);
-  if (tag.net) {
-    try {
-      await net.hostnets.ensure(tag);
-    } catch (err) {
-      await net.hostnets.remove(tag).catch(() => undefined);
-      await net.tags.delete(name).catch(() => undefined);
-      throw err;
-    }
-  }
-  if (mtu !== undefined) io.stderr.write('MTU changes will not take effect until next reboot\n');
+  await net.addTag({ ...Object.fromEntries(props), name, local: has(p, 'l'), ...(mac ? { mac } : {}) });
+  if (props.has('mtu')) io.stderr.write('MTU changes will not take effect until next reboot\n');
   return 0;
 }
 
@@ -198,12 +117,7 @@ async function update(net: Network, p: Parsed, io: Io): Promise<number> {
 async function del(net: Network, p: Parsed): Promise<number> {
   const [name] = p.rest;
   if (!name) return usage();
-  const tag = net.tags.get(name);
-  if (!tag) throw tagError(`nic tag '${name}' does not exist`);
-  if (!has(p, 'f') && Network.vmsUsing(name, await defaultHost().allVms()).length > 0)
-    throw tagError(`nic tag '${name}' is in use`);
-  await net.hostnets.remove(tag);
-  await net.tags.delete(name);
+  await net.deleteTag(name, { force: has(p, 'f'), vms: () => defaultHost().allVms() });
   return 0;
 }
 

@@ -10,10 +10,8 @@ import type { Writable } from 'node:stream';
 import { UsageError } from '../common/index.ts';
 import { poolFileDir, systemPoolName } from '../platform/index.ts';
 import { defaultHost } from '../host/index.ts';
-import { brandDriver } from '../vm/index.ts';
 import {
   createPool,
-  importedPoolNames,
   findImportable,
   importCachedPools,
   importPool,
@@ -60,21 +58,8 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       io.stderr.write(`created pool ${sys} on ${file}\n`);
     }
   }
-  // Nic tags' bridges and host networks come back before the zones that use them.
-  for (const problem of await defaultHost().restoreNetwork()) io.stderr.write(`zonix: ${problem}\n`);
-  // Zones with autoboot set start again, as SmartOS boots them with the host.
-  for (const name of importedPoolNames()) {
-    const host = defaultHost();
-    for (const vm of await host.list({ pool: name })) {
-      if (vm.autoboot !== true || vm.state === 'running' || !brandDriver(vm.brand)?.bootable) continue;
-      try {
-        await host.start(vm.uuid, { pool: name });
-        io.stderr.write(`started VM ${vm.uuid}\n`);
-      } catch (err) {
-        io.stderr.write(`zonix: cannot start VM ${vm.uuid}: ${(err as Error).message}\n`);
-      }
-    }
-  }
+  // Nic tags' bridges and host networks come back before the zones that use them, which then start.
+  await defaultHost().startUp((line) => io.stderr.write(`${line}\n`));
   if (p.opts.some(([f]) => f === 'q')) return 0;
   return sysinfo([], {
     listPools,

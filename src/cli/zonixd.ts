@@ -1,44 +1,213 @@
 /**
- * `zonixd`: the resident host core. It holds one Host for its whole life and runs the CLIs' commands
- * for zonix-client over a Unix socket (see server.ts), so `vmadm create`, `stop` and `delete` cost
- * their work rather than a Node start each. It runs in the foreground (a service manager keeps it) and
- * stops on SIGTERM or SIGINT once the commands it runs are done. Later issues add the HTTP API and the
- * web console to this process.
+ * `zonixd`: the host service. It holds one Host for its whole life and
+ * - runs the CLIs' commands for zonix-client over a Unix socket (see server.ts), so `vmadm create`,
+ *   `stop` and `delete` cost their work rather than a Node start each;
+ * - serves the HTTP API, its websockets (events, terminals), `/metrics` and the web console, on TCP
+ *   (`--listen`, loopback by default; beyond loopback only with TLS) and on a Unix socket;
+ * - at start, finishes what a crash left and starts the VMs with autoboot set (Host.startUp), and
+ *   keeps the host networks' DHCP servers up.
+ * One runs per host (a lock in the run folder). Stopping it (SIGTERM, SIGINT) waits for the commands
+ * and jobs under way; the zones keep running, each under its own monitor.
  * @module
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import { UsageError } from '../common/index.ts';
+import { parseArgs } from 'node:util';
+import { acquireLock, UsageError, ZonixError, type FileLock } from '../common/index.ts';
 import { defaultHost } from '../host/index.ts';
-import { getopt, last } from './getopt.ts';
+import { runPath } from '../platform/index.ts';
 import { buildStamp, CliServer, cliSocketPath } from './server.ts';
 import { main as vmadm } from './vmadm.ts';
 
-const USAGE = `Usage: zonixd [-s SOCKET]
+const USAGE = `Usage: zonixd [OPTIONS]
 
-Runs the resident host core in the foreground: the vmadm command (through zonix-client) runs its
-commands here. -s: the socket to listen on (default ${cliSocketPath()}).
+The Zonix host service: the HTTP API, events, metrics and the web console, the resident core the
+vmadm command runs its commands in, and the host's start (autoboot). Runs in the foreground.
+
+Options:
+  --listen HOST:PORT   where the API and the console listen (default 127.0.0.1:9090); an address
+                       beyond loopback needs --tls-cert and --tls-key; "none" serves only the
+                       Unix socket
+  --tls-cert FILE      TLS certificate (PEM) for the API
+  --tls-key FILE       its key (PEM)
+  --token-file FILE    the token TCP clients give (Authorization: Bearer <token>); made (mode
+                       0600) when missing (default ${runPath('zonixd.token')})
+  --api-socket PATH    the API on a Unix socket, root's only, no token needed
+                       (default ${runPath('zonixd-api.sock')})
+  -s SOCKET            the socket the vmadm command uses (default ${cliSocketPath()})
+  --log-level LEVEL    the API's request log: fatal, error, warn, info, debug (default info)
+  -h, --help           this text
+
+Files: ${runPath('zonixd.json')} says where it listens; ${runPath('zonixd.lock')} keeps it one per host.
 `;
 
 export interface Io {
   stderr: Writable;
 }
 
+interface Listen {
+  host: string;
+  port: number;
+}
+
+function parseListen(text: string): Listen | undefined {
+  if (text === 'none') return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen: expected HOST:PORT, not '${text}'`, USAGE);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\./.test(h);
+
+/** The token in `path`, made (root's only) when missing. */
+function token(path: string): string {
+  if (existsSync(path)) {
+    const t = readFileSync(path, 'utf8').trim();
+    if (t.length >= 16) return t;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const t = randomBytes(24).toString('hex');
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${t}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+  return t;
+}
+
+/** The built web console: dist/web beside this bundle, or under the checkout when run from source. */
+function webRoot(): string {
+  const here = import.meta.dirname;
+  return basename(here) === 'dist' ? join(here, 'web') : join(here, '..', '..', 'dist', 'web');
+}
+
 export async function main(argv: string[], io: Io = { stderr: process.stderr }): Promise<number> {
-  if (argv[0] === '-h' || argv[0] === '--help') {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'token-file': { type: 'string' },
+        'api-socket': { type: 'string' },
+        'log-level': { type: 'string' },
+        s: { type: 'string', short: 's' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message, USAGE);
+  }
+  const o = parsed.values;
+  if (o.help) {
     io.stderr.write(USAGE);
     return 0;
   }
-  const p = getopt(argv, 's:', USAGE);
-  if (p.rest.length) throw new UsageError(`unexpected argument '${p.rest[0]!}'`, USAGE);
-  const path = last(p, 's') ?? cliSocketPath();
+  if (parsed.positionals.length)
+    throw new UsageError(`unexpected argument '${parsed.positionals[0]!}'`, USAGE);
+  const listen = parseListen(o.listen ?? '127.0.0.1:9090');
+  const tls = o['tls-cert'] !== undefined || o['tls-key'] !== undefined;
+  if (tls && (o['tls-cert'] === undefined || o['tls-key'] === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together', USAGE);
+  if (listen && !isLoopback(listen.host) && !tls)
+    throw new UsageError(
+      `listening on ${listen.host} (beyond loopback) needs TLS: give --tls-cert and --tls-key`,
+      USAGE,
+    );
+  const level = o['log-level'] ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level))
+    throw new UsageError(`--log-level: unknown level '${level}'`, USAGE);
+  const path = o.s ?? cliSocketPath();
+  const apiSocket = o['api-socket'] ?? runPath('zonixd-api.sock');
+  const tokenFile = o['token-file'] ?? runPath('zonixd.token');
   const log = (line: string) => io.stderr.write(`${new Date().toISOString()} zonixd: ${line}\n`);
+
+  // One zonixd per host: a second one would serve the same pools twice.
+  mkdirSync(runPath(), { recursive: true });
+  let lock: FileLock;
+  try {
+    lock = await acquireLock(runPath('zonixd.lock'), { timeoutMs: 0 });
+  } catch (err) {
+    const pid = /pid (\d+)/.exec(String(err))?.[1];
+    throw new ZonixError(
+      'EEXIST',
+      `zonixd is already running${pid ? ` (pid ${pid})` : ''} on this host: stop it first (${path})`,
+    );
+  }
   const server = new CliServer({ tools: { vmadm }, build: buildStamp(import.meta.dirname), log });
-  await server.listen(path);
-  // Its PID beside the socket, for scripts that stop or restart it (setup.sh).
+  let api: Awaited<ReturnType<typeof import('../api/index.ts').buildApi>> | undefined;
+  let unix: NetServer | undefined;
   const pidFile = `${path}.pid`;
-  writeFileSync(pidFile, `${process.pid}\n`);
-  log(`listening on ${path}`);
+  const stateFile = runPath('zonixd.json');
+  try {
+    await server.listen(path);
+    // The API (fastify and the rest) loads here, not in the CLIs.
+    const { buildApi } = await import('../api/index.ts');
+    const { pino } = await import('pino');
+    const logger = pino({ level, base: { name: 'zonixd' } }, pino.destination({ fd: 2, sync: false }));
+    const tok = token(tokenFile);
+    api = await buildApi({
+      host: defaultHost(),
+      build: buildStamp(import.meta.dirname),
+      token: tok,
+      webRoot: webRoot(),
+      logger,
+      ...(tls ? { https: { cert: readFileSync(o['tls-cert']!), key: readFileSync(o['tls-key']!) } } : {}),
+    });
+    let url: string | undefined;
+    if (listen) url = await api.app.listen({ host: listen.host, port: listen.port });
+    else await api.app.ready();
+    // The same app on a Unix socket: connections are handed to its server.
+    const a = api;
+    if (existsSync(apiSocket)) unlinkSync(apiSocket);
+    unix = createNetServer((sock) => a.app.server.emit('connection', sock));
+    await new Promise<void>((resolve, reject) => {
+      unix!.once('error', reject);
+      unix!.listen(apiSocket, () => resolve());
+    });
+    chmodSync(apiSocket, 0o600);
+    writeFileSync(pidFile, `${process.pid}\n`);
+    writeFileSync(
+      stateFile,
+      JSON.stringify({
+        pid: process.pid,
+        url: url ?? null,
+        api_socket: apiSocket,
+        cli_socket: path,
+        token_file: tokenFile,
+      }) + '\n',
+    );
+    log(`listening on ${path}`);
+    log(
+      url ? `API and console on ${url} (token in ${tokenFile}), and on ${apiSocket}` : `API on ${apiSocket}`,
+    );
+  } catch (err) {
+    await api?.close().catch(() => undefined);
+    await server.close();
+    lock.release();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new ZonixError(
+        'EADDRINUSE',
+        `cannot listen on ${o.listen ?? '127.0.0.1:9090'}: the address is in use`,
+      );
+    throw err;
+  }
+
   // The commands' code and the pools' records are loaded before the first client comes.
   const quiet = { write: () => true } as unknown as Writable;
   await vmadm(['list', '-p', '-o', 'uuid'], {
@@ -47,13 +216,17 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     stdin: new PassThrough() as unknown as NodeJS.ReadStream,
     writeAll: () => undefined,
   }).catch(() => undefined);
+  // The host's start: what a crash left is finished, VMs with autoboot set are started.
+  const host = defaultHost();
+  const starting = host.startUp(log).catch((err: unknown) => {
+    if (!/no pool is imported/.test(String(err))) log(`start: ${String(err)}`);
+  });
   // Supervision: host networks' DHCP servers are started again if they die.
   const every = Number(process.env.ZONIX_SUPERVISE_MS) || 10_000;
-  const net = defaultHost().net;
   let busy: Promise<void> | undefined;
   const tick = setInterval(() => {
     if (busy) return;
-    busy = net
+    busy = host.net
       .supervise()
       .then((names) => names.forEach((n) => log(`network ${n}: dnsmasq was gone, started again`)))
       .catch((err: unknown) => {
@@ -65,16 +238,22 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   tick.unref();
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
-      log(`${sig}: stopping once the commands running are done`);
+      log(`${sig}: stopping once the commands and jobs running are done`);
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
   clearInterval(tick);
+  await starting;
   await busy;
-  await server.close();
+  const u = unix;
+  await new Promise<void>((resolve) => u.close(() => resolve()));
+  rmSync(apiSocket, { force: true });
+  await Promise.all([api.close(), server.close()]);
   rmSync(pidFile, { force: true });
+  rmSync(stateFile, { force: true });
+  lock.release();
   log('stopped');
   return 0;
 }

@@ -13,6 +13,7 @@ import { metadataHook } from '../metadata/index.ts';
 import { importedPoolNames, isImported, systemPool, type Pool } from '../storage/index.ts';
 import {
   attachConsole,
+  brandDriver,
   LifecycleHooks,
   notRunning,
   VmCore,
@@ -70,6 +71,48 @@ export class Host {
    */
   async restoreNetwork(): Promise<string[]> {
     return this.net.restore(this.core().liveness());
+  }
+
+  /**
+   * What a host start does once its pools are imported (`zonix boot`, zonixd): networking made again,
+   * what killed commands left finished (half-made VMs go), zones whose VM is gone removed, then the
+   * VMs with autoboot set started. Reports each step's outcome; a VM that cannot start does not stop
+   * the others.
+   */
+  async startUp(report: (line: string) => void = () => undefined): Promise<{ started: string[] }> {
+    for (const problem of await this.restoreNetwork()) report(`zonix: ${problem}`);
+    const known = new Set<string>();
+    const vms: { vm: VmRecord; pool: string }[] = [];
+    for (const name of importedPoolNames())
+      for (const vm of await this.list({ pool: name })) {
+        known.add(vm.uuid);
+        vms.push({ vm, pool: name });
+      }
+    // A zone of no VM on any pool (its VM was deleted while the host was down, say).
+    const core = this.core();
+    for (const id of core.states.zoneIds()) {
+      if (known.has(id) || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))
+        continue;
+      try {
+        await core.runtimeOf(id).delete(id, { force: true });
+        report(`removed zone ${id}: it has no VM`);
+      } catch (err) {
+        report(`zonix: cannot remove zone ${id}, which has no VM: ${(err as Error).message}`);
+      }
+    }
+    // Zones with autoboot set start again, as SmartOS boots them with the host.
+    const started: string[] = [];
+    for (const { vm, pool } of vms) {
+      if (vm.autoboot !== true || vm.state === 'running' || !brandDriver(vm.brand)?.bootable) continue;
+      try {
+        await this.start(vm.uuid, { pool });
+        started.push(vm.uuid);
+        report(`started VM ${vm.uuid}`);
+      } catch (err) {
+        report(`zonix: cannot start VM ${vm.uuid}: ${(err as Error).message}`);
+      }
+    }
+    return { started };
   }
 
   /** What the host can do (cached per boot; `refresh` probes again). */

@@ -12,15 +12,18 @@ import { conflictError, hasConflict } from './conflicts.ts';
 import { leaseDir } from './dhcp.ts';
 import { dnsmasqPid, HostNetworks } from './hostnet.ts';
 import { parseVmLinkAlias, uuidOfTable } from './names.ts';
-import { NicTags, type TagDocs } from './tags.ts';
+import { NicTags, tagError, type NicTag, type TagDocs } from './tags.ts';
+import { tagOf, type TagRequest } from './tag-requests.ts';
 import { nicsOf, readPlumbed, VmNetwork, type NetVm } from './vnics.ts';
 import { Firewall, type RuleDocs } from './firewall.ts';
 
 export { isMac, normalizeMac, tagError, validMtu, validStubName, validTagName } from './tags.ts';
 export type { HostNetConfig, NicTag, TagKind } from './tags.ts';
+export type { TagRequest } from './tag-requests.ts';
 export { links, type LinkInfo } from './exec.ts';
 export { subnetOf, validGateway } from './hostnet.ts';
 export { parseMaxbw } from './shaping.ts';
+export { vnicCounters, type VnicCounters } from './stats.ts';
 export { isUplinkCandidate } from './tags.ts';
 export { FwRuleError, makeRecord, type FwRuleRecord, type RuleChange } from './firewall.ts';
 
@@ -199,6 +202,32 @@ export class Network {
   }
 
   /** VMs whose NICs use `tag` (`nictagadm vms`, and what `delete` refuses over). */
+  /** Add a nic tag or etherstub (`nictagadm add`); a host network's address, NAT and DHCP come up with it. */
+  async addTag(req: TagRequest): Promise<NicTag> {
+    const tag = await tagOf(req, this.tags);
+    await this.tags.add(tag);
+    if (tag.net) {
+      try {
+        await this.hostnets.ensure(tag);
+      } catch (err) {
+        await this.hostnets.remove(tag).catch(() => undefined);
+        await this.tags.delete(tag.name).catch(() => undefined);
+        throw err;
+      }
+    }
+    return tag;
+  }
+
+  /** Delete a nic tag (`nictagadm delete`), refused while a VM uses it unless forced. */
+  async deleteTag(name: string, opts: { force?: boolean; vms: () => Promise<NetVm[]> }): Promise<void> {
+    const tag = this.tags.get(name);
+    if (!tag) throw tagError(`nic tag '${name}' does not exist`);
+    if (!opts.force && Network.vmsUsing(name, await opts.vms()).length > 0)
+      throw tagError(`nic tag '${name}' is in use`);
+    await this.hostnets.remove(tag);
+    await this.tags.delete(name);
+  }
+
   static vmsUsing(tag: string, vms: readonly NetVm[]): string[] {
     return vms.filter((vm) => nicsOf(vm).some((n) => n.tag === tag)).map((vm) => vm.uuid);
   }

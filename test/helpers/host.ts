@@ -218,6 +218,12 @@ export function zoneTestSkip(): string | false {
 
 export interface Zonixd {
   pid: number;
+  /** The API's address on loopback, its Unix socket and its token. */
+  url: string;
+  apiSocket: string;
+  token: string;
+  /** Resolves with its exit code when it has gone. */
+  exited: Promise<number | null>;
   /** What it logged so far (one line per command it ran). */
   log(): string;
   /** SIGTERM, and its exit code once it has gone. */
@@ -229,7 +235,9 @@ export interface Zonixd {
  * settings, go through it) and wait until it listens.
  */
 export async function startZonixd(args: string[] = []): Promise<Zonixd> {
-  const child = spawn(join(ROOT, 'bin', 'zonixd'), args, {
+  // A port of its own (the host's zonixd, or another test's, may have 9090).
+  const all = args.includes('--listen') ? args : ['--listen', '127.0.0.1:0', ...args];
+  const child = spawn(join(ROOT, 'bin', 'zonixd'), all, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: process.env,
   });
@@ -242,8 +250,17 @@ export async function startZonixd(args: string[] = []): Promise<Zonixd> {
     });
     void exited.then((code) => reject(new Error(`zonixd exited ${code}: ${text}`)));
   });
+  const state = JSON.parse(readFileSync(join(process.env.ZONIX_RUN_DIR!, 'zonixd.json'), 'utf8')) as {
+    url: string | null;
+    api_socket: string;
+    token_file: string;
+  };
   return {
     pid: child.pid!,
+    url: state.url ?? '',
+    apiSocket: state.api_socket,
+    token: readFileSync(state.token_file, 'utf8').trim(),
+    exited,
     log: () => text,
     stop: async () => {
       child.kill('SIGTERM');

@@ -83,5 +83,11 @@ export {
   listValue,
   type ListField,
 } from './list.ts';
-export { JSON_SCHEMA_DIALECT, createPayloadJsonSchema, type JsonSchema } from './json-schema.ts';
+export {
+  JSON_SCHEMA_DIALECT,
+  createPayloadJsonSchema,
+  updatePayloadJsonSchema,
+  vmJsonSchema,
+  type JsonSchema,
+} from './json-schema.ts';
 export { BOOTROMS, COMPRESSION_TYPES, VGA_TYPES, isUUID } from './values.ts';

@@ -117,3 +117,60 @@ export function createPayloadJsonSchema(brand?: BrandName): JsonSchema {
     })),
   };
 }
+
+/**
+ * The schema of an update payload (any brand): each key some brand may change, with `set_`/`remove_`
+ * and `add_`/`update_`/`remove_` keys for the properties changed through them.
+ */
+export function updatePayloadJsonSchema(): JsonSchema {
+  const properties: JsonSchema = {};
+  for (const key of PAYLOAD_KEYS.values()) {
+    if (key.update.length === 0) continue;
+    const spec = PROPERTIES[key.property];
+    if (spec === undefined) continue;
+    let s = typeSchema(key.spec as ValueSpec);
+    if (key.entries) s = { type: 'array', items: entrySchema(key.entries.table, key.update) };
+    const doc =
+      key.name === key.property
+        ? spec.doc
+        : `${key.name.slice(0, key.name.indexOf('_'))}: ${spec.doc}`.replace(/^(\w)/, (c) => c.toUpperCase());
+    s = { ...s, description: doc, 'x-brands': [...key.update] };
+    if (key.name === key.property) s['x-update'] = spec.updateMode;
+    properties[key.name] = s;
+  }
+  return {
+    $schema: JSON_SCHEMA_DIALECT,
+    title: 'VM update payload',
+    type: 'object',
+    properties,
+    additionalProperties: false,
+  };
+}
+
+/**
+ * A VM as `vmadm get` shows it: every property of the table with its JSON type where the stored form
+ * has one fixed type (others are left open), and what the table does not name allowed too.
+ */
+export function vmJsonSchema(): JsonSchema {
+  const properties: JsonSchema = {};
+  for (const [name, spec] of Object.entries(PROPERTIES)) {
+    const t: JsonSchema =
+      spec.type === 'boolean'
+        ? { type: 'boolean' }
+        : spec.type === 'integer'
+          ? { type: 'number' }
+          : spec.type === 'uuid' || spec.type === 'zpool'
+            ? { type: 'string' }
+            : spec.type === 'object-array'
+              ? { type: 'array', items: { type: 'object' } }
+              : {};
+    properties[name] = { ...t, description: spec.doc };
+  }
+  return {
+    title: 'VM',
+    type: 'object',
+    required: ['uuid', 'brand', 'state'],
+    properties,
+    additionalProperties: true,
+  };
+}
