@@ -147,3 +147,14 @@ for (const tool of ['mdata-put', 'mdata-delete', 'mdata-list', 'dmidecode']) {
   rmSync(join(sbin, tool), { force: true });
   symlinkSync('mdata-get', join(sbin, tool));
 }
+
+// The web console (src/web: Preact, xterm.js, uPlot), built by Vite into dist/web, which zonixd serves.
+const { build: viteBuild } = await import('vite');
+await viteBuild({
+  configFile: false,
+  root: join(root, 'src/web'),
+  base: '/',
+  logLevel: 'warn',
+  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  build: { outDir: join(root, 'dist/web'), emptyOutDir: true, chunkSizeWarningLimit: 1024 },
+});

@@ -1137,7 +1137,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     await app.register(fastifyStatic, {
       root: opts.webRoot,
       prefix: '/',
-      index: ['index.html'],
+      index: false,
       wildcard: false,
     });
   }

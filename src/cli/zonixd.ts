@@ -218,9 +218,11 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   }).catch(() => undefined);
   // The host's start: what a crash left is finished, VMs with autoboot set are started.
   const host = defaultHost();
-  const starting = host.startUp(log).catch((err: unknown) => {
+  await host.startUp(log).catch((err: unknown) => {
     if (!/no pool is imported/.test(String(err))) log(`start: ${String(err)}`);
   });
+  // Said once the host's start is done (commands and requests are served meanwhile).
+  log(`listening on ${path}`);
   // Supervision: host networks' DHCP servers are started again if they die.
   const every = Number(process.env.ZONIX_SUPERVISE_MS) || 10_000;
   let busy: Promise<void> | undefined;
@@ -245,7 +247,6 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     process.once('SIGINT', () => stop('SIGINT'));
   });
   clearInterval(tick);
-  await starting;
   await busy;
   const u = unix;
   await new Promise<void>((resolve) => u.close(() => resolve()));
