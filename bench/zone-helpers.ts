@@ -4,7 +4,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -72,8 +72,13 @@ export function dropHostStartupCosts(): string[] {
  * Start bin/zonixd with this process's environment, so that the vmadm commands the benchmark runs go
  * through it; resolves once it listens. `stop` ends it (SIGTERM) and waits for it.
  */
-export async function startZonixd(root: string): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const child = spawn(join(root, 'bin', 'zonixd'), [], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startZonixd(
+  root: string,
+): Promise<{ pid: number; url: string; token: string; stop: () => Promise<void> }> {
+  // A port of its own: the host's zonixd may have 9090.
+  const child = spawn(join(root, 'bin', 'zonixd'), ['--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let text = '';
   const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -83,8 +88,15 @@ export async function startZonixd(root: string): Promise<{ pid: number; stop: ()
     });
     void closed.then(() => reject(new Error(`zonixd exited: ${text}`)));
   });
+  const runDir = process.env.ZONIX_RUN_DIR ?? '/run/zonix';
+  const state = JSON.parse(readFileSync(join(runDir, 'zonixd.json'), 'utf8')) as {
+    url: string;
+    token_file: string;
+  };
   return {
     pid: child.pid!,
+    url: state.url,
+    token: readFileSync(state.token_file, 'utf8').trim(),
     stop: async () => {
       child.kill('SIGTERM');
       await closed;

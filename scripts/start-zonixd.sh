@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# (Re)start zonixd, the resident host core that vmadm runs its commands in: under systemd when systemd
-# runs this machine, else in the background with its log in /var/log/zonix/zonixd.log. A zonixd of an
-# older build is replaced (until then the tools run their commands in their own processes).
+# (Re)start zonixd, the host service (the API and web console, and the core vmadm runs its commands
+# in): under systemd when systemd runs this machine, else in the background with its log in
+# /var/log/zonix/zonixd.log and its pid in <run dir>/zonixd.sock.pid. Prints where the console is.
+# ZONIXD_ARGS passes flags (--listen HOST:PORT, --tls-cert, --tls-key; see bin/zonixd --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sock=${ZONIX_RUN_DIR:-/run/zonix}/zonixd.sock
+run=${ZONIX_RUN_DIR:-/run/zonix}
+sock=$run/zonixd.sock
+state=$run/zonixd.json
+args=${ZONIXD_ARGS:-}
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-  sed "s|@ROOT@|$PWD|" scripts/zonixd.service > /etc/systemd/system/zonixd.service
+  sed "s|@ROOT@|$PWD|; s|@ARGS@|$args|" scripts/zonixd.service > /etc/systemd/system/zonixd.service
   systemctl daemon-reload
   systemctl enable zonixd >/dev/null 2>&1
+  rm -f "$state"
   systemctl restart zonixd
+  where="journalctl -u zonixd"
 else
   if [ -f "$sock.pid" ]; then
     pid=$(cat "$sock.pid")
     if kill -TERM "$pid" 2>/dev/null; then
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
   fi
+  rm -f "$state"
   mkdir -p /var/log/zonix
-  setsid -f bin/zonixd >>/var/log/zonix/zonixd.log 2>&1 </dev/null
+  # shellcheck disable=SC2086
+  setsid -f bin/zonixd $args >>/var/log/zonix/zonixd.log 2>&1 </dev/null
+  where=/var/log/zonix/zonixd.log
 fi
-for _ in $(seq 100); do [ -S "$sock" ] && [ -f "$sock.pid" ] && break; sleep 0.1; done
-if [ -S "$sock" ]; then
-  echo "zonixd is running (pid $(cat "$sock.pid")), on $sock" >&2
-else
-  echo "zonixd did not start: see /var/log/zonix/zonixd.log or journalctl -u zonixd" >&2
+for _ in $(seq 300); do [ -S "$sock" ] && [ -f "$state" ] && break; sleep 0.1; done
+if [ ! -f "$state" ]; then
+  echo "zonixd did not start: see $where" >&2
   exit 1
+fi
+pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$state")
+url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$state")
+token_file=$(sed -n 's/.*"token_file":"\([^"]*\)".*/\1/p' "$state")
+echo "zonixd is running (pid $pid); its log: $where" >&2
+if [ -n "$url" ]; then
+  echo "Zonix console: $url/?token=$(cat "$token_file")"
+  echo "API: $url/v1 (Authorization: Bearer \$(cat $token_file)), or without a token on $run/zonixd-api.sock"
 fi

@@ -222,6 +222,21 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
   });
   const metrics = new Metrics(host);
 
+  /**
+   * Every VM, and the list as JSON, kept while no VM changes (the events watcher says when one may
+   * have, before its event comes): a thousand VMs cost their serialization once per change.
+   */
+  let listCache: { gen: number; vms: VmRecord[]; body: Buffer } | undefined;
+  const vmList = async (): Promise<{ vms: VmRecord[]; body: Buffer }> => {
+    const gen = events.generation();
+    if (gen !== undefined && listCache?.gen === gen) return listCache;
+    const vms = await listAll(host);
+    const body = Buffer.from(JSON.stringify(vms));
+    // Kept only if nothing changed while it was read.
+    if (gen !== undefined && events.generation() === gen) listCache = { gen, vms, body };
+    return { vms, body };
+  };
+
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = errorResponse(err, req.id);
     if (status >= 500) req.log.error({ err }, 'request failed');
@@ -319,11 +334,12 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         response: { 200: { type: 'array', items: VmSchema }, ...errors(400) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query as Record<string, string>;
       const filters = Object.entries(q).map(([k, v]) => parseFilter(`${k}=${v}`, isFilterKey));
-      const vms = await listAll(host);
-      return filters.length ? vms.filter((vm) => matchesAll(vm, filters)) : vms;
+      const list = await vmList();
+      if (filters.length) return list.vms.filter((vm) => matchesAll(vm, filters));
+      return reply.type('application/json; charset=utf-8').send(list.body);
     },
   );
 

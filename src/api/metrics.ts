@@ -318,8 +318,16 @@ export class Metrics {
     this.space = space;
   }
 
+  private rendered: { at: number; text: Promise<string> } | undefined;
+
+  /** The Prometheus text, made at most once a second (as the sample it shows). */
   text(): Promise<string> {
-    return this.registry.metrics();
+    const now = Date.now();
+    if (this.rendered && now - this.rendered.at < 1000) return this.rendered.text;
+    const text = this.registry.metrics();
+    this.rendered = { at: now, text };
+    text.catch(() => (this.rendered = undefined));
+    return text;
   }
 }
 

@@ -159,6 +159,11 @@ export interface WatchOptions {
   onError?: (err: Error) => void;
   /** Changes that come together (a start touches several files) are looked at once: default 10 ms. */
   settleMs?: number;
+  /**
+   * Called at once, before that wait, whenever something about a VM may have changed: what caches
+   * the VMs knows they are stale before the event comes.
+   */
+  onTouch?: (uuid: string) => void;
 }
 
 /**
@@ -227,6 +232,7 @@ export class VmWatcher {
 
   private schedule(name: string): void {
     if (this.closed || !VM_UUID.test(name) || (this.opts.uuid && name !== this.opts.uuid)) return;
+    this.opts.onTouch?.(name);
     this.pending.add(name);
     if (!this.timer && !this.busy) this.timer = setTimeout(() => void this.flush(), this.opts.settleMs ?? 10);
   }
