@@ -81,10 +81,16 @@ export async function startZonixd(
   });
   let text = '';
   const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  let ready = false;
   await new Promise<void>((resolve, reject) => {
+    // Its log is kept until it listens; after that, what it logs (a line per request) is read and dropped.
     child.stderr.on('data', (d: Buffer) => {
+      if (ready) return;
       text += d.toString();
-      if (text.includes('listening on')) resolve();
+      if (text.includes('listening on')) {
+        ready = true;
+        resolve();
+      }
     });
     void closed.then(() => reject(new Error(`zonixd exited: ${text}`)));
   });

@@ -10,7 +10,13 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
@@ -175,6 +181,23 @@ const noBody = { type: 'object', additionalProperties: false, properties: {} };
 
 // ---- The app ------------------------------------------------------------------------------------------
 
+/** One log line per request, once it is answered (fastify's default is two). */
+class OneLineLog extends LogController {
+  override incomingRequest(): void {
+    /* said with the answer */
+  }
+  override requestCompleted(err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: req.method,
+      url: req.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (err) req.log.error({ ...line, err }, 'request failed');
+    else req.log.info(line, 'request');
+  }
+}
+
 /** The request came over the Unix socket (root's only), not TCP. */
 const onUnixSocket = (raw: IncomingMessage) => raw.socket.remoteAddress === undefined;
 
@@ -202,6 +225,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     genReqId: () => randomUUID(),
     forceCloseConnections: true,
+    logController: new OneLineLog(),
     ...(opts.https ? { https: opts.https } : {}),
     return503OnClosing: true,
   });
@@ -220,7 +244,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     ...(opts.eventBuffer !== undefined ? { size: opts.eventBuffer } : {}),
     log: (m) => app.log.warn(m),
   });
-  const metrics = new Metrics(host);
+  const metrics = new Metrics(host, async () => (await vmList()).vms);
 
   /**
    * Every VM, and the list as JSON, kept while no VM changes (the events watcher says when one may
@@ -265,6 +289,15 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     });
   });
   app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      {
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
     metrics.requests.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,

@@ -114,6 +114,8 @@ export function errorResponse(err: unknown, requestId: string): { status: number
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 ? e.statusCode : 500;
   if (status === 413)
     return { status, body: { code: 'RequestTooLarge', message: e.message, request_id: requestId } };
+  if (/^FST_ERR_CTP_(INVALID_JSON|EMPTY_JSON)/.test(e.code ?? ''))
+    return { status: 400, body: { code: 'InvalidJson', message: e.message, request_id: requestId } };
   if (status < 500)
     return {
       status,

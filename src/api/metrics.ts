@@ -124,7 +124,11 @@ export class Metrics {
   private spaceAt = 0;
   private readonly v2: boolean;
 
-  constructor(private readonly host: Host) {
+  /** `vms`: every VM as the API lists them (default: read from the pools each time). */
+  constructor(
+    private readonly host: Host,
+    private readonly vms: () => Promise<VmRecord[]> = () => host.allVms(),
+  ) {
     this.v2 = existsController();
     collectDefaultMetrics({ register: this.registry, prefix: 'zonixd_' });
     this.requests = new Histogram({
@@ -252,7 +256,7 @@ export class Metrics {
   private async take(): Promise<Sample> {
     let vms: VmRecord[] = [];
     try {
-      vms = await this.host.allVms();
+      vms = await this.vms();
     } catch {
       /* no pool yet */
     }
@@ -318,16 +322,31 @@ export class Metrics {
     this.space = space;
   }
 
-  private rendered: { at: number; text: Promise<string> } | undefined;
+  private rendered: { at: number; body: Buffer } | undefined;
+  private rendering: Promise<Buffer> | undefined;
 
-  /** The Prometheus text, made at most once a second (as the sample it shows). */
-  text(): Promise<string> {
+  /**
+   * The Prometheus text, made at most once a second (as the sample it shows). A scrape that finds it
+   * older gets it as it is, at most a few seconds old, while the next one is made; only the first
+   * scrape, or one after a quiet while, waits for it.
+   */
+  async text(): Promise<Buffer> {
     const now = Date.now();
-    if (this.rendered && now - this.rendered.at < 1000) return this.rendered.text;
-    const text = this.registry.metrics();
-    this.rendered = { at: now, text };
-    text.catch(() => (this.rendered = undefined));
-    return text;
+    const r = this.rendered;
+    if (r && now - r.at < 1000) return r.body;
+    const next = (this.rendering ??= this.registry
+      .metrics()
+      .then((t) => {
+        const body = Buffer.from(t);
+        this.rendered = { at: Date.now(), body };
+        return body;
+      })
+      .finally(() => (this.rendering = undefined)));
+    if (r && now - r.at < 5000) {
+      next.catch(() => undefined);
+      return r.body;
+    }
+    return next;
   }
 }
 
