@@ -9,6 +9,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import Fastify, {
   LogController,
@@ -289,15 +290,6 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     });
   });
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info(
-      {
-        method: req.method,
-        url: req.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
     metrics.requests.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
@@ -1203,6 +1195,13 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     return reply.type('text/plain').send('zonixd: the web console is not built (npm run build)\n');
   });
 
+  // Every connection, HTTP or upgraded to a websocket, so that a stop can cut what is left.
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+
   events.start().catch((err: unknown) => app.log.error({ err }, 'events'));
 
   return {
@@ -1211,7 +1210,20 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     jobs,
     metrics,
     async close() {
-      await app.close();
+      // Websocket clients (events, terminals) are told first; whatever is still open two seconds
+      // later (a client that went without closing, a request that does not end) is cut.
+      for (const c of app.websocketServer.clients) c.close(1001, 'zonixd is stopping');
+      const cut = setTimeout(() => {
+        for (const c of app.websocketServer.clients) c.terminate();
+        app.server.closeAllConnections();
+        // Upgraded sockets are no longer the HTTP server's: cut those too.
+        for (const s of sockets) s.destroy();
+      }, 2000);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await jobs.drain();
       events.close();
     },

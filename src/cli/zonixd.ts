@@ -192,7 +192,6 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
         token_file: tokenFile,
       }) + '\n',
     );
-    log(`listening on ${path}`);
     log(
       url ? `API and console on ${url} (token in ${tokenFile}), and on ${apiSocket}` : `API on ${apiSocket}`,
     );
@@ -249,9 +248,11 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   clearInterval(tick);
   await busy;
   const u = unix;
-  await new Promise<void>((resolve) => u.close(() => resolve()));
+  const unixClosed = new Promise<void>((resolve) => u.close(() => resolve()));
   rmSync(apiSocket, { force: true });
-  await Promise.all([api.close(), server.close()]);
+  await api.close();
+  await server.close();
+  await unixClosed;
   rmSync(pidFile, { force: true });
   rmSync(stateFile, { force: true });
   lock.release();

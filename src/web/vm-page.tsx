@@ -75,11 +75,13 @@ function Charts({ uuid }: { uuid: string }) {
       } catch {
         /* stopped or gone: the charts stay as they were */
       }
-      if (!stop) setTimeout(() => void tick(), 2000);
+      if (!stop) timer = setTimeout(() => void tick(), 2000);
     };
+    let timer: ReturnType<typeof setTimeout> | undefined;
     void tick();
     return () => {
       stop = true;
+      clearTimeout(timer);
     };
   }, [uuid]);
   const [t, cpu, mem, rx, tx] = rows as [number[], number[], number[], number[], number[]];

@@ -58,7 +58,11 @@ describe('web console', { skip, timeout: 300_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    if (zonixd) await zonixd.stop();
+    if (zonixd) {
+      const t = setTimeout(() => console.error('zonixd still running:', zonixd!.log().slice(-2000)), 8000);
+      await zonixd.stop();
+      clearTimeout(t);
+    }
     await teardown(env, [P], made);
     assert.deepEqual(leaks(env), []);
   });
