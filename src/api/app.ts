@@ -179,6 +179,14 @@ const snapParams = {
   properties: { uuid: { type: 'string', pattern: UUID }, name: { type: 'string', pattern: SNAPNAME } },
 };
 const noBody = { type: 'object', additionalProperties: false, properties: {} };
+const DELETED = { type: 'null', description: 'Deleted' };
+
+/** A create or update payload: a JSON object (the VM core checks the rest). */
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(400, 'InvalidPayload', 'the payload must be a JSON object');
+  return body as Record<string, unknown>;
+}
 
 // ---- The app ------------------------------------------------------------------------------------------
 
@@ -392,9 +400,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       },
     },
     async (req, reply) => {
-      const payload = req.body;
-      if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
-        throw new ApiError(400, 'InvalidPayload', 'the payload must be a JSON object');
+      const payload = objectBody(req.body);
       const started = await jobs.start('create', undefined, async (op) => {
         const r = await host.create(payload, op);
         return { uuid: r.uuid, warnings: r.warnings };
@@ -438,9 +444,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     },
     async (req) => {
       const { uuid } = req.params as { uuid: string };
-      const body = req.body;
-      if (typeof body !== 'object' || body === null || Array.isArray(body))
-        throw new ApiError(400, 'InvalidPayload', 'the payload must be a JSON object');
+      const body = objectBody(req.body);
       await vmOf(host, req);
       await host.update(uuid, body);
       return host.get(uuid);
@@ -454,7 +458,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         summary: 'Delete a VM (vmadm delete): stopped first if it runs',
         tags: ['vms'],
         params: uuidParams,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 404, 409) },
+        response: { 204: DELETED, ...errors(400, 404, 409) },
       },
     },
     async (req, reply) => {
@@ -643,7 +647,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         summary: 'Delete a snapshot (vmadm delete-snapshot)',
         tags: ['snapshots'],
         params: snapParams,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 404, 409) },
+        response: { 204: DELETED, ...errors(400, 404, 409) },
       },
     },
     async (req, reply) => {
@@ -919,7 +923,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         summary: 'Delete an image (imgadm delete): refused while VMs use it',
         tags: ['images'],
         params: uuidParams,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 404, 409) },
+        response: { 204: DELETED, ...errors(400, 404, 409) },
       },
     },
     async (req, reply) => {
@@ -1063,7 +1067,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
           properties: { force: { type: 'boolean', default: false } },
           additionalProperties: false,
         },
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 404, 409) },
+        response: { 204: DELETED, ...errors(400, 404, 409) },
       },
     },
     async (req, reply) => {
@@ -1156,7 +1160,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         summary: 'Delete a firewall rule (fwadm delete)',
         tags: ['firewall'],
         params: uuidParams,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 404) },
+        response: { 204: DELETED, ...errors(400, 404) },
       },
     },
     async (req, reply) => {

@@ -57,19 +57,17 @@ interface FastifyishError {
 
 /** Status and body for any error a handler threw (or fastify raised while reading the request). */
 export function errorResponse(err: unknown, requestId: string): { status: number; body: ErrorBody } {
-  if (err instanceof PayloadError) {
-    const fields = payloadFields(err);
-    return {
-      status: 400,
-      body: {
-        code: err.code,
-        message: err.message,
-        exit_code: err.exitCode,
-        ...(fields ? { fields } : {}),
-        request_id: requestId,
-      },
-    };
-  }
+  const own = (status: number, e: ZonixError, fields: string[] | undefined) => ({
+    status,
+    body: {
+      code: e.code,
+      message: e.message,
+      exit_code: e.exitCode,
+      ...(fields ? { fields } : {}),
+      request_id: requestId,
+    },
+  });
+  if (err instanceof PayloadError) return own(400, err, payloadFields(err));
   if (err instanceof ZonixError) {
     let status = err.httpStatus;
     if (status === 500 && BY_CODE[err.code] !== undefined) status = BY_CODE[err.code]!;
@@ -83,16 +81,7 @@ export function errorResponse(err: unknown, requestId: string): { status: number
         : typeof (err as { field?: unknown }).field === 'string'
           ? [(err as unknown as { field: string }).field]
           : undefined;
-    return {
-      status,
-      body: {
-        code: err.code,
-        message: err.message,
-        exit_code: err.exitCode,
-        ...(fields ? { fields } : {}),
-        request_id: requestId,
-      },
-    };
+    return own(status, err, fields);
   }
   const e = (err ?? {}) as FastifyishError;
   if (Array.isArray(e.validation)) {

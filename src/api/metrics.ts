@@ -140,7 +140,18 @@ export class Metrics {
     });
     const vmLabels = ['uuid', 'alias', 'brand'] as const;
     const sample = () => this.sample();
-    const gauge = (name: string, help: string, pick: (v: VmSample) => number | undefined) =>
+    type Pick = (v: VmSample) => number | undefined;
+    /** Each VM's `pick`ed figure, with its labels. */
+    const perVm = async (
+      pick: Pick,
+      put: (labels: Record<(typeof vmLabels)[number], string>, n: number) => void,
+    ) => {
+      for (const v of (await sample()).vms) {
+        const n = pick(v);
+        if (n !== undefined) put({ uuid: v.uuid, alias: v.alias, brand: v.brand }, n);
+      }
+    };
+    const gauge = (name: string, help: string, pick: Pick) =>
       new Gauge({
         name,
         help,
@@ -148,13 +159,10 @@ export class Metrics {
         registers: [this.registry],
         async collect() {
           this.reset();
-          for (const v of (await sample()).vms) {
-            const n = pick(v);
-            if (n !== undefined) this.set({ uuid: v.uuid, alias: v.alias, brand: v.brand }, n);
-          }
+          await perVm(pick, (l, n) => this.set(l, n));
         },
       });
-    const counter = (name: string, help: string, pick: (v: VmSample) => number | undefined) =>
+    const counter = (name: string, help: string, pick: Pick) =>
       new Counter({
         name,
         help,
@@ -162,10 +170,7 @@ export class Metrics {
         registers: [this.registry],
         async collect() {
           this.reset();
-          for (const v of (await sample()).vms) {
-            const n = pick(v);
-            if (n !== undefined) this.inc({ uuid: v.uuid, alias: v.alias, brand: v.brand }, n);
-          }
+          await perVm(pick, (l, n) => this.inc(l, n));
         },
       });
     counter('zonix_vm_cpu_seconds_total', 'CPU time used by the zone', (v) => v.cpuSeconds);

@@ -34,6 +34,21 @@ export interface Vm {
   [key: string]: unknown;
 }
 
+/** An image, installed (`zpool`, `clones`) or offered by a source (`source`). */
+export interface Image {
+  manifest: {
+    uuid: string;
+    name: string;
+    version: string;
+    os?: string;
+    type?: string;
+    published_at?: string;
+    requirements?: { brand?: string };
+  };
+  source?: string;
+  clones?: number;
+}
+
 export interface ApiErrorBody {
   code: string;
   message: string;

@@ -7,7 +7,7 @@
  * @module
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiFailure, call, watchJob, type Job, type Vm } from './api.ts';
+import { ApiFailure, call, watchJob, type Image, type Job, type Vm } from './api.ts';
 
 interface PropSchema {
   type?: string | string[];
@@ -23,16 +23,6 @@ interface PropSchema {
 interface CreateSchema {
   properties: Record<string, PropSchema>;
   allOf?: { if: { properties: { brand: { const: string } } }; then: { required?: string[] } }[];
-}
-interface Image {
-  manifest: {
-    uuid: string;
-    name: string;
-    version: string;
-    os?: string;
-    type?: string;
-    requirements?: { brand?: string };
-  };
 }
 interface NicTag {
   name: string;

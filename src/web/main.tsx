@@ -6,7 +6,19 @@
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiFailure, call, follow, live, mib, needToken, vms, watchJob, type Job, type Vm } from './api.ts';
+import {
+  ApiFailure,
+  call,
+  follow,
+  live,
+  mib,
+  needToken,
+  vms,
+  watchJob,
+  type Job,
+  type Vm,
+  type Image,
+} from './api.ts';
 import { CreateForm } from './create.tsx';
 import { VmPage } from './vm-page.tsx';
 import './style.css';
@@ -108,19 +120,6 @@ function VmList({ go }: { go: (h: string) => void }) {
       ) : null}
     </section>
   );
-}
-
-interface Image {
-  manifest: {
-    uuid: string;
-    name: string;
-    version: string;
-    os?: string;
-    type?: string;
-    published_at?: string;
-  };
-  source?: string;
-  clones?: number;
 }
 
 function Images() {

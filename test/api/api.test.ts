@@ -7,7 +7,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import {
@@ -18,6 +23,7 @@ import {
   makeZonePool,
   ok,
   startZonixd,
+  stillRunning,
   teardown,
   zoneTestSkip,
   type Zonixd,
@@ -25,6 +31,7 @@ import {
 import { ApiClient } from '../helpers/openapi.ts';
 
 const skip = zoneTestSkip();
+const exec = promisify(execFile);
 
 interface Vm {
   uuid: string;
@@ -121,15 +128,7 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     if (zonixd) await zonixd.stop();
     await teardown(env, [P], made);
     assert.deepEqual(leaks(env), []);
-    const alive = pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    assert.deepEqual(alive, []);
+    assert.deepEqual(stillRunning(pids), []);
   });
 
   it('serves its OpenAPI document, with the payload schemas of the property table', async () => {
@@ -509,5 +508,52 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
       (await api.call<Vm[]>('GET', '/v1/vms')).body.filter((v) => v.alias === 'killed').length,
       after.status === 200 ? 1 : 0,
     );
+  });
+
+  it('serves HTTPS with the certificate it is given, and still asks for the token', async () => {
+    await zonixd!.stop();
+    const cert = join(env.dir, 'cert.pem');
+    const key = join(env.dir, 'key.pem');
+    await exec('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    zonixd = await startZonixd(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key]);
+    pids.push(zonixd.pid);
+    assert.match(zonixd.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const get = (token?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL('/v1/vms', zonixd!.url);
+        const req = httpsRequest(
+          {
+            host: u.hostname,
+            port: u.port,
+            path: u.pathname,
+            ca: readFileSync(cert),
+            headers: token ? { authorization: `Bearer ${token}` } : {},
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await get(zonixd.token), 200);
+    assert.equal(await get(), 401);
   });
 });

@@ -129,6 +129,18 @@ export async function stopMetadata(env: TestEnv): Promise<void> {
   }
 }
 
+/** Which of `pids` still run (a test's zonixd processes must all be gone at its end). */
+export function stillRunning(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Mounts, loop devices, cgroups and processes that still mention the test's folder or prefix. */
 export function leaks(env: TestEnv): string[] {
   const found: string[] = [];

@@ -19,6 +19,7 @@ import {
   ok,
   ROOT,
   startZonixd,
+  stillRunning,
   teardown,
   zoneTestSkip,
   type Zonixd,
@@ -54,15 +55,7 @@ describe('zonixd', { skip, timeout: 180_000 }, () => {
     await teardown(env, [P], made);
     assert.deepEqual(leaks(env), []);
     // No zonixd of this test is left running.
-    const alive = pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    assert.deepEqual(alive, []);
+    assert.deepEqual(stillRunning(pids), []);
   });
 
   it('listens on a socket only root may use', () => {
