@@ -10,6 +10,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import Fastify, {
   LogController,
@@ -116,7 +117,7 @@ const JobSchema = {
   required: ['uuid', 'kind', 'state', 'created', 'updated'],
   properties: {
     uuid: { type: 'string' },
-    kind: { type: 'string', enum: ['create', 'import'] },
+    kind: { type: 'string', enum: ['create', 'import', 'send'] },
     subject: { type: 'string' },
     state: { type: 'string', enum: ['running', 'succeeded', 'failed', 'cancelled'] },
     created: { type: 'string' },
@@ -574,6 +575,55 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       const v = s.vms.find((x) => x.uuid === uuid);
       if (!v) throw new ApiError(404, 'ENOENT', `zoneadm: ${uuid}: No such zone configured`);
       return { time: s.time, ...v };
+    },
+  );
+
+  app.get(
+    '/v1/vms/:uuid/send',
+    {
+      schema: {
+        summary:
+          'The VM as a `vmadm send` stream (`vmadm receive` takes it); its progress is a job, named in the x-zonix-job header',
+        tags: ['vms'],
+        params: uuidParams,
+        response: {
+          200: {
+            description: 'The stream',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          ...errors(400, 404, 409),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { uuid } = req.params as { uuid: string };
+      await vmOf(host, req);
+      let sent = 0;
+      let report: ((n: number) => void) | undefined;
+      let last = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          sent += chunk.length;
+          const now = Date.now();
+          if (report && (sent === chunk.length || now - last > 250)) {
+            last = now;
+            report(sent);
+          }
+          cb(null, chunk);
+        },
+      });
+      // A client that goes away ends the send.
+      req.raw.on('close', () => {
+        if (!counter.writableFinished) counter.destroy(new Error('the client went away'));
+      });
+      const started = await jobs.start('send', uuid, async (op) => {
+        report = (n) => op.progress?.({ phase: 'sending', subject: uuid, done: n });
+        await host.send(uuid, counter);
+        counter.end();
+        return { uuid, bytes: sent };
+      });
+      if ('error' in started) throw started.error;
+      return reply.header('x-zonix-job', started.job.uuid).type('application/octet-stream').send(counter);
     },
   );
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -447,6 +447,31 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     });
     assert.equal(off.body.enabled, false);
     assert.equal((await api.call('DELETE', `/v1/fwrules/${rule.body.uuid}`)).status, 204);
+  });
+
+  it('sends a VM as a stream that vmadm receive takes back, with the send as a job', async () => {
+    const made1 = await api.call<Vm>('POST', '/v1/vms?wait=true', {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      alias: 'sent-away',
+      autoboot: false,
+    });
+    const uuid = made1.body.uuid;
+    made.push(uuid);
+    const r = await api.download(`/v1/vms/${uuid}/send`);
+    assert.equal(r.status, 200);
+    assert.ok(r.body.length > 1000, String(r.body.length));
+    const job = await waitJob(String(r.headers['x-zonix-job']));
+    assert.equal(job.state, 'succeeded', JSON.stringify(job));
+    assert.equal((job as Job & { result: { bytes: number } }).result.bytes, r.body.length);
+    const file = join(env.dir, 'sent.zvm');
+    writeFileSync(file, r.body);
+    assert.equal((await api.call('DELETE', `/v1/vms/${uuid}`)).status, 204);
+    await ok('vmadm', ['receive', '-f', file]);
+    const back = await api.call<Vm>('GET', `/v1/vms/${uuid}`);
+    assert.equal(back.body.alias, 'sent-away');
+    assert.equal((await api.download(`/v1/vms/${randomUUID()}/send`)).status, 404);
+    assert.equal((await api.call('DELETE', `/v1/vms/${uuid}`)).status, 204);
   });
 
   it('one zonixd per host: a second refuses with a clear message', async () => {

@@ -84,6 +84,44 @@ export class ApiClient {
     });
   }
 
+  /** A GET whose answer is bytes (a send stream): the path and its status must be in the document. */
+  async download(
+    path: string,
+  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+    const doc = await this.document();
+    const url = new URL(path, this.base);
+    const t = this.template(doc, url.pathname);
+    assert.ok(t && doc.paths[t]?.get, `GET ${url.pathname} is not in the OpenAPI document`);
+    const r = await new Promise<{
+      status: number;
+      body: Buffer;
+      headers: Record<string, string | string[] | undefined>;
+    }>((resolve, reject) => {
+      const req = request(
+        {
+          ...(this.socketPath ? { socketPath: this.socketPath } : { host: url.hostname, port: url.port }),
+          path: url.pathname + url.search,
+          headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.ok(
+      doc.paths[t].get.responses?.[String(r.status)],
+      `GET ${t} answered ${r.status}, which the document does not list`,
+    );
+    this.checked.push(`GET ${t} ${r.status}`);
+    return r;
+  }
+
   async document(): Promise<Doc> {
     if (!this.doc) {
       const r = await this.raw('GET', '/v1/openapi.json');
