@@ -25,7 +25,9 @@ import fastifyWebsocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Host } from '../host/index.ts';
 import {
+  addSource,
   allSources,
+  deleteSource,
   describeImage,
   importImage,
   ImageStore,
@@ -168,6 +170,11 @@ const FwRuleSchema = {
     version: { type: 'string' },
   },
   additionalProperties: true,
+};
+const SourceSchema = {
+  type: 'object',
+  required: ['url', 'type'],
+  properties: { url: { type: 'string' }, type: { type: 'string' }, insecure: { type: 'boolean' } },
 };
 const uuidParams = {
   type: 'object',
@@ -896,18 +903,63 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         summary: 'Image sources (imgadm sources)',
         tags: ['images'],
         response: {
-          200: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['url', 'type'],
-              properties: { url: { type: 'string' }, type: { type: 'string' } },
-            },
-          },
+          200: { type: 'array', items: SourceSchema },
         },
       },
     },
     async () => allSources(host.pool()).map((s) => ({ url: s.url, type: s.type })),
+  );
+  app.post(
+    '/v1/images/sources',
+    {
+      schema: {
+        summary: 'Add an image source (imgadm sources -a): checked by listing it unless force=true',
+        tags: ['images'],
+        body: {
+          type: 'object',
+          required: ['url'],
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', minLength: 1, maxLength: 2048 },
+            type: { type: 'string', enum: ['imgapi', 'docker'] },
+            insecure: { type: 'boolean' },
+            force: { type: 'boolean' },
+          },
+        },
+        response: {
+          200: { ...SourceSchema, description: 'It was there already' },
+          201: SourceSchema,
+          ...errors(400, 404, 409, 502),
+        },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as { url: string; type?: string; insecure?: boolean; force?: boolean };
+      const r = await addSource(host.pool(), b, { force: b.force === true });
+      return reply.status(r.added ? 201 : 200).send(r.source);
+    },
+  );
+  app.delete(
+    '/v1/images/sources',
+    {
+      schema: {
+        summary: 'Remove an image source (imgadm sources -d)',
+        tags: ['images'],
+        querystring: {
+          type: 'object',
+          required: ['url'],
+          additionalProperties: false,
+          properties: { url: { type: 'string', minLength: 1, maxLength: 2048 } },
+        },
+        response: { 204: DELETED, ...errors(400, 404) },
+      },
+    },
+    async (req, reply) => {
+      const { url } = req.query as { url: string };
+      if (!deleteSource(host.pool(), url))
+        throw new ApiError(404, 'ENOENT', `Do not have image source "${url}"`);
+      return reply.status(204).send();
+    },
   );
   app.post(
     '/v1/images',
@@ -931,7 +983,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
         },
         response: {
           202: { type: 'object', required: ['job'], properties: { job: JobSchema } },
-          ...errors(400, 404, 409),
+          ...errors(400, 404, 409, 502),
         },
       },
     },

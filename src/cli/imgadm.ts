@@ -23,14 +23,14 @@ import {
   installDockerArchive,
   openSource,
   readSourceConfig,
+  addSource,
+  deleteSource,
   storeFor,
   unusedImages,
-  writeSourceConfig,
   BUILTIN_URL,
   serveImages,
   type ImageManifest,
   type ImageSource,
-  type SourceConfig,
 } from '../images/index.ts';
 import { getopt, has, last } from './getopt.ts';
 import { formatTable } from './table.ts';
@@ -380,37 +380,27 @@ async function sources(args: string[], io: Io): Promise<number> {
   const del = last(p, 'd');
   if (add !== undefined && del !== undefined) throw new UsageError('cannot use -a and -d together', USAGE);
   if (add !== undefined) {
-    const given = last(p, 't') ?? 'imgapi';
-    if (given !== 'imgapi' && given !== 'docker')
-      throw new UsageError(`invalid source type: "${given}"`, USAGE);
-    const type: SourceConfig['type'] = given;
-    if (!/^https?:\/\//.test(add) && type === 'imgapi')
-      throw new UsageError(`invalid source URL: "${add}"`, USAGE);
-    const cfg: SourceConfig = {
-      url: add.replace(/\/+$/, ''),
-      type,
-      ...(has(p, 'k') ? { insecure: true } : {}),
-    };
-    if (current.some((s) => s.url === cfg.url)) {
-      io.stdout.write(`Already have "${type}" image source "${cfg.url}", no change\n`);
-      return 0;
-    }
-    if (!has(p, 'f')) await openSource(cfg).list();
-    writeSourceConfig(store.pool, [...current, cfg]);
-    io.stdout.write(`Added "${type}" image source "${cfg.url}"\n`);
+    const r = await addSource(
+      store.pool,
+      { url: add, type: last(p, 't') ?? 'imgapi', insecure: has(p, 'k') },
+      { force: has(p, 'f') },
+    ).catch((err: unknown) => {
+      throw err instanceof UsageError ? new UsageError(err.message, USAGE) : err;
+    });
+    io.stdout.write(
+      r.added
+        ? `Added "${r.source.type}" image source "${r.source.url}"\n`
+        : `Already have "${r.source.type}" image source "${r.source.url}", no change\n`,
+    );
     return 0;
   }
   if (del !== undefined) {
     const url = del.replace(/\/+$/, '');
-    if (!current.some((s) => s.url === url)) {
-      io.stdout.write(`Do not have image source "${url}", no change\n`);
-      return 0;
-    }
-    writeSourceConfig(
-      store.pool,
-      current.filter((s) => s.url !== url),
+    io.stdout.write(
+      deleteSource(store.pool, url)
+        ? `Deleted image source "${url}"\n`
+        : `Do not have image source "${url}", no change\n`,
     );
-    io.stdout.write(`Deleted image source "${url}"\n`);
     return 0;
   }
   const all = [{ url: BUILTIN_URL, type: 'builtin' }, ...current];

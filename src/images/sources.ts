@@ -4,6 +4,7 @@
  * system pool, so it survives with the pool.
  * @module
  */
+import { UsageError } from '../common/index.ts';
 import type { Pool } from '../storage/index.ts';
 import { buildMinimalRoot, busyboxInfo, minimalManifest } from './builtin/minimal.ts';
 import { ImgadmError } from './errors.ts';
@@ -109,6 +110,43 @@ export function writeSourceConfig(pool: Pool, sources: SourceConfig[]): void {
   const docs = pool.docs('imgadm');
   const cur = docs.get<ImgadmConfig>('config') ?? { sources: [] };
   docs.put('config', { ...cur, sources });
+}
+
+/**
+ * `imgadm sources -a`: add a source (checked by listing it unless `force`). Says whether it was added
+ * or was there already; a bad type or URL is a UsageError, as imgadm says it.
+ */
+export async function addSource(
+  pool: Pool,
+  given: { url: string; type?: string; insecure?: boolean },
+  opts: { force?: boolean } = {},
+): Promise<{ source: SourceConfig; added: boolean }> {
+  const type = given.type ?? 'imgapi';
+  if (type !== 'imgapi' && type !== 'docker') throw new UsageError(`invalid source type: "${type}"`);
+  if (!/^https?:\/\//.test(given.url) && type === 'imgapi')
+    throw new UsageError(`invalid source URL: "${given.url}"`);
+  const source: SourceConfig = {
+    url: given.url.replace(/\/+$/, ''),
+    type,
+    ...(given.insecure ? { insecure: true } : {}),
+  };
+  const current = readSourceConfig(pool);
+  if (current.some((s) => s.url === source.url)) return { source, added: false };
+  if (!opts.force) await openSource(source).list();
+  writeSourceConfig(pool, [...current, source]);
+  return { source, added: true };
+}
+
+/** `imgadm sources -d`: remove a source; false when there was no such source. */
+export function deleteSource(pool: Pool, url: string): boolean {
+  const want = url.replace(/\/+$/, '');
+  const current = readSourceConfig(pool);
+  if (!current.some((s) => s.url === want)) return false;
+  writeSourceConfig(
+    pool,
+    current.filter((s) => s.url !== want),
+  );
+  return true;
 }
 
 /** Turns a configured source into a working one (the IMGAPI and docker kinds register here). */

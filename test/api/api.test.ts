@@ -415,6 +415,29 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     assert.equal((await api.call('GET', `/v1/images/${randomUUID()}`)).status, 404);
     const srcs = await api.call<{ url: string }[]>('GET', '/v1/images/sources');
     assert.ok(srcs.body.some((s) => s.url === 'builtin'));
+    // An IMGAPI source that does not answer is refused unless forced; forced, it is listed, then removed.
+    const nowhere = 'http://127.0.0.1:47/images';
+    const refused = await api.call<{ message: string }>('POST', '/v1/images/sources', { url: nowhere });
+    assert.equal(refused.status, 502, refused.body.message);
+    const added = await api.call('POST', '/v1/images/sources', { url: nowhere, force: true });
+    assert.equal(added.status, 201);
+    assert.equal((await api.call('POST', '/v1/images/sources', { url: nowhere, force: true })).status, 200);
+    assert.match(await ok('imgadm', ['sources']), /127\.0\.0\.1:47\/images/);
+    const badType = await api.call(
+      'POST',
+      '/v1/images/sources',
+      { url: 'ftp://x', type: 'ftp' },
+      { skipRequestCheck: true },
+    );
+    assert.equal(badType.status, 400);
+    assert.equal(
+      (await api.call('DELETE', `/v1/images/sources?url=${encodeURIComponent(nowhere)}`)).status,
+      204,
+    );
+    assert.equal(
+      (await api.call('DELETE', `/v1/images/sources?url=${encodeURIComponent(nowhere)}`)).status,
+      404,
+    );
     const ds = await api.call<{ name: string; type: string }[]>('GET', '/v1/datasets');
     assert.ok(ds.body.some((d) => d.name === `${P}/${image}`));
     const sys = await api.call<Record<string, unknown>>('GET', '/v1/sysinfo');
