@@ -44,6 +44,7 @@ import {
   parseFilter,
   updatePayloadJsonSchema,
   vmJsonSchema,
+  VM_UUID,
   type VmRecord,
 } from '../vm/index.ts';
 import { ApiError, errorResponse } from './errors.ts';
@@ -82,7 +83,7 @@ export interface Api {
 }
 
 export const COOKIE = 'zonix_token';
-const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+const UUID = VM_UUID.source;
 const SNAPNAME = '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$';
 const TAGNAME = '^[A-Za-z0-9_]{1,31}$';
 
@@ -271,7 +272,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
   const vmList = async (): Promise<{ vms: VmRecord[]; body: Buffer }> => {
     const gen = events.generation();
     if (gen !== undefined && listCache?.gen === gen) return listCache;
-    const vms = await listAll(host);
+    const vms = await host.allVms();
     const body = Buffer.from(JSON.stringify(vms));
     // Kept only if nothing changed while it was read.
     if (gen !== undefined && events.generation() === gen) listCache = { gen, vms, body };
@@ -1334,12 +1335,6 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       events.close();
     },
   };
-}
-
-/** Every VM of every imported pool (none yet: an empty list). */
-async function listAll(host: Host): Promise<VmRecord[]> {
-  if (importedPoolNames().length === 0) return [];
-  return host.allVms();
 }
 
 async function vmOf(host: Host, req: FastifyRequest): Promise<VmRecord> {

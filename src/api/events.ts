@@ -28,11 +28,10 @@ export class EventHub {
   private readonly buffer: StreamMessage[] = [];
   private readonly subscribers = new Set<(m: StreamMessage) => void>();
   private watcher: VmWatcher | undefined;
-  /**
-   * Goes up whenever a VM may have changed (before its event comes): what the API caches of the VMs
-   * is good while this stays the same. Odd while nothing is watched (no caching then).
-   */
-  private gen = 1;
+  /** Goes up whenever a VM may have changed (before its event comes). */
+  private gen = 0;
+  /** Whether the watcher runs: only then does `gen` say anything. */
+  private watching = false;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -46,18 +45,19 @@ export class EventHub {
     if (this.closed) return;
     try {
       const w = await this.host.watch({
-        onTouch: () => (this.gen += 2),
+        onTouch: () => this.gen++,
         onEvent: (ev) => this.push(ev),
         onError: (err) => {
           this.opts.log?.(`events: watcher stopped: ${err.message}; watching again`);
           this.watcher = undefined;
-          if (this.gen % 2 === 0) this.gen++;
+          this.watching = false;
           this.later();
         },
       });
       await w.start();
       this.watcher = w;
       this.gen++;
+      this.watching = true;
     } catch (err) {
       if (!/no pool is imported/.test(String(err))) this.opts.log?.(`events: cannot watch: ${String(err)}`);
       this.later();
@@ -72,15 +72,18 @@ export class EventHub {
 
   close(): void {
     this.closed = true;
-    if (this.gen % 2 === 0) this.gen++;
+    this.watching = false;
     clearTimeout(this.retry);
     this.watcher?.close();
     this.subscribers.clear();
   }
 
-  /** What the VMs' state is at (see `gen`); undefined while it cannot be known. */
+  /**
+   * What the VMs' state is at: what the API caches of the VMs is good while this stays the same.
+   * Undefined while nothing watches (then nothing is cached).
+   */
   generation(): number | undefined {
-    return this.gen % 2 === 0 ? this.gen : undefined;
+    return this.watching ? this.gen : undefined;
   }
 
   /** The id of the last message (or of none yet). */
@@ -89,7 +92,7 @@ export class EventHub {
   }
 
   private push(ev: VmEvent) {
-    if (this.gen % 2 === 0) this.gen += 2;
+    this.gen++;
     const id = `${this.stream}-${++this.seq}`;
     const m: StreamMessage = { id, text: JSON.stringify({ id, ...ev }) };
     this.buffer.push(m);

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Host } from '../host/index.ts';
 import { vnicCounters } from '../net/index.ts';
-import { cgroupParent } from '../platform/index.ts';
 import { listPools } from '../storage/index.ts';
+import { zoneCgroupPath } from '../zones/index.ts';
 import type { VmRecord } from '../vm/index.ts';
 
 export interface VmSample {
@@ -70,7 +70,7 @@ const limit = (n: number | undefined) => (n === undefined || n === Infinity || n
 
 /** What the kernel counts for a running zone's cgroup. */
 function cgroupSample(uuid: string, v2: boolean): Partial<VmSample> {
-  const rel = join(cgroupParent(), uuid);
+  const rel = zoneCgroupPath(uuid);
   if (v2) {
     const dir = join(CG, rel);
     const cpu = readKv(join(dir, 'cpu.stat'));
@@ -315,11 +315,15 @@ export class Metrics {
     }
     for (const [name, uuids] of byPool) {
       try {
-        const pool = this.host.pool(name);
-        const meta = pool.meta();
-        const names = uuids.map((u) => `${name}/${u}`).filter((n) => meta.datasets[n] !== undefined);
-        const m = await pool.spaceOf(meta, names);
-        for (const [ds, v] of m) if (typeof v.used === 'number') space.set(ds.slice(name.length + 1), v.used);
+        const core = this.host.core(name);
+        const meta = core.pool.meta();
+        const byDataset = new Map(uuids.map((u) => [core.store.dataset(u), u]));
+        const names = [...byDataset.keys()].filter((n) => meta.datasets[n] !== undefined);
+        const m = await core.pool.spaceOf(meta, names);
+        for (const [ds, v] of m) {
+          const u = byDataset.get(ds);
+          if (u && typeof v.used === 'number') space.set(u, v.used);
+        }
       } catch {
         /* a pool going away meanwhile */
       }

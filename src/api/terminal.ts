@@ -6,9 +6,7 @@
  * (the reason says which). Closing the websocket ends the shell (SIGHUP) or detaches the console.
  * @module
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import type { WebSocket } from '@fastify/websocket';
 import type { Host } from '../host/index.ts';
@@ -49,9 +47,7 @@ export function loginTerminal(
   vm: VmRecord,
   opts: { cols?: number; rows?: number },
 ): void {
-  const root = join(String(vm.zonepath), 'root');
-  const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh';
-  const login = host.loginArgv(vm.uuid, [shell, '-l'], { tty: true, env: ['TERM=xterm-256color'] });
+  const login = host.loginArgv(vm.uuid, [], { tty: true, env: ['TERM=xterm-256color'] });
   const term = nodePty().spawn(login.path, login.argv, {
     name: 'xterm-256color',
     cols: size(opts.cols, 80),

@@ -3,8 +3,6 @@
  * when stdin is one. The command's exit status is zlogin's.
  * @module
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { UsageError } from '../common/index.ts';
 import { runInteractive } from '../platform/index.ts';
 import { defaultHost } from '../host/index.ts';
@@ -32,10 +30,7 @@ export async function main(argv: string[]): Promise<number> {
       'ENOTRUNNING',
       `zlogin: login allowed only to running zones (${uuid} is '${String(vm.zone_state)}').`,
     );
-  const root = join(String(vm.zonepath), 'root');
-  const shell = existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh';
-  const args = command.length ? command : [shell, '-l'];
   const tty = process.stdin.isTTY && process.stdout.isTTY;
-  const login = host.loginArgv(uuid, args, { tty, env: ['TERM=' + (process.env.TERM ?? 'xterm')] });
+  const login = host.loginArgv(uuid, command, { tty, env: ['TERM=' + (process.env.TERM ?? 'xterm')] });
   return runInteractive(login.path, login.argv);
 }

@@ -21,6 +21,7 @@ import {
   type DetachReason,
   type HaltOpts,
   type ImageCatalogue,
+  VM_UUID,
   type VmRecord,
   type VmWatcher,
   type WatchOptions,
@@ -91,8 +92,7 @@ export class Host {
     // A zone of no VM on any pool (its VM was deleted while the host was down, say).
     const core = this.core();
     for (const id of core.states.zoneIds()) {
-      if (known.has(id) || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))
-        continue;
+      if (known.has(id) || !VM_UUID.test(id)) continue;
       try {
         await core.runtimeOf(id).delete(id, { force: true });
         report(`removed zone ${id}: it has no VM`);

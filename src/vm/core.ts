@@ -7,6 +7,8 @@
  * the CLIs and the service are thin over it.
  * @module
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCancelled, reportProgress, type Operation } from '../common/index.ts';
@@ -520,13 +522,19 @@ export class VmCore {
     return this.driver(vm).consoleTarget(vm);
   }
 
-  /** argv that runs `args` in the running VM's zone (zlogin): its runtime's exec. */
+  /**
+   * argv that runs `args` in the running VM's zone (zlogin): its runtime's exec. No `args`: a login
+   * shell, bash where the zone has it, else sh.
+   */
   loginArgv(
     uuid: string,
     args: string[],
     opts: { tty?: boolean; env?: string[] } = {},
   ): { path: string; argv: string[] } {
-    const runtime = this.runtimeOf(uuid);
-    return { path: runtime.info.path, argv: runtime.execArgv(uuid, args, opts) };
+    const meta = this.pool.meta();
+    const runtime = this.runtimeOf(uuid, meta);
+    const root = join(String(this.record(uuid, meta).zonepath), 'root');
+    const command = args.length ? args : [existsSync(join(root, 'bin/bash')) ? '/bin/bash' : '/bin/sh', '-l'];
+    return { path: runtime.info.path, argv: runtime.execArgv(uuid, command, opts) };
   }
 }

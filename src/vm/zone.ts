@@ -10,9 +10,10 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../platform/index.ts';
-import { cgroupParent, nativeDir } from '../platform/index.ts';
+import { nativeDir } from '../platform/index.ts';
 import {
   buildOciSpec,
+  zoneCgroupPath,
   type ZoneRuntime,
   type ZoneMount,
   type ZoneResources,
@@ -45,7 +46,7 @@ export function zoneSpecFor(vm: VmRecord, zonepath: string): ZoneSpec {
     id: vm.uuid,
     rootfs: join(zonepath, 'root'),
     hostname: zoneHostname(vm, zonepath).name,
-    cgroupsPath: `/${cgroupParent()}/${vm.uuid}`,
+    cgroupsPath: zoneCgroupPath(vm.uuid),
     // init's stdio is a terminal kept by the monitor: the zone console (vmadm console, zlogin -C).
     terminal: true,
     resources: zoneResourcesOf(vm),

@@ -7,7 +7,7 @@
  * @module
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiFailure, call, watchJob, type Image, type Job, type Vm } from './api.ts';
+import { ApiFailure, call, watchJob, type Image, type Job } from './api.ts';
 
 interface PropSchema {
   type?: string | string[];
@@ -335,5 +335,3 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
     </form>
   );
 }
-
-export type { Vm };

@@ -10,7 +10,7 @@ import 'uplot/dist/uPlot.min.css';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
-import { ApiFailure, call, mib, vms, type Vm } from './api.ts';
+import { ApiFailure, call, vms, type Vm } from './api.ts';
 
 interface Figures {
   time: number;
@@ -342,5 +342,3 @@ export function VmPage({ uuid, go }: { uuid: string; go: (hash: string) => void 
     </article>
   );
 }
-
-export { mib };

@@ -3,6 +3,7 @@
  * zone starts with and for a running zone's live update (`runc update`), so the two always agree.
  * @module
  */
+import { cgroupParent } from '../platform/index.ts';
 
 export interface ZoneResources {
   /** max_physical_memory, bytes. */
@@ -30,6 +31,11 @@ export type CgroupField = 'memory' | 'cpuCap' | 'cpuShares' | 'pids';
 export const CGROUP_FIELDS: readonly CgroupField[] = ['memory', 'cpuCap', 'cpuShares', 'pids'];
 
 /** The CFS period a CPU cap is a quota of (100 ms). */
+/** A zone's cgroup, absolute (so it never nests under the caller's), the same under every controller. */
+export function zoneCgroupPath(uuid: string): string {
+  return `/${cgroupParent()}/${uuid}`;
+}
+
 export const CPU_PERIOD = 100_000;
 /** The kernel's CPU shares when none are given. */
 export const DEFAULT_CPU_SHARES = 1024;
