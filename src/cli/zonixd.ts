@@ -4,6 +4,8 @@
  *   `stop` and `delete` cost their work rather than a Node start each;
  * - serves the HTTP API, its websockets (events, terminals), `/metrics` and the web console, on TCP
  *   (`--listen`, loopback by default; beyond loopback only with TLS) and on a Unix socket;
+ * - hosts the metadata server while it runs (taking the zones over from zonix-metadata at start,
+ *   handing them back when it stops);
  * - at start, finishes what a crash left and starts the VMs with autoboot set (Host.startUp), and
  *   keeps the host networks' DHCP servers up.
  * One runs per host (a lock in the run folder). Stopping it (SIGTERM, SIGINT) waits for the commands
@@ -215,8 +217,17 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     stdin: new PassThrough() as unknown as NodeJS.ReadStream,
     writeAll: () => undefined,
   }).catch(() => undefined);
-  // The host's start: what a crash left is finished, VMs with autoboot set are started.
+  // The metadata server runs here while zonixd runs (zonix-metadata hands its zones over).
   const host = defaultHost();
+  const { handBackMetadata, serveMetadataHere } = await import('../metadata/index.ts');
+  const md = await host.metadataBackend();
+  const metadata = await serveMetadataHere(md, { ...md, log: (l) => log(`metadata: ${l}`) }).catch(
+    (err: unknown) => {
+      log(`metadata: not served here (zonix-metadata serves the zones): ${String(err)}`);
+      return undefined;
+    },
+  );
+  // The host's start: what a crash left is finished, VMs with autoboot set are started.
   await host.startUp(log).catch((err: unknown) => {
     if (!/no pool is imported/.test(String(err))) log(`start: ${String(err)}`);
   });
@@ -253,6 +264,8 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   await api.close();
   await server.close();
   await unixClosed;
+  // The zones still running go on being served, by a zonix-metadata of their own.
+  if (metadata) await handBackMetadata(metadata).catch((err: unknown) => log(`metadata: ${String(err)}`));
   rmSync(pidFile, { force: true });
   rmSync(stateFile, { force: true });
   lock.release();

@@ -36,3 +36,9 @@ export function procStat(pid: number): { state: string; start: string } | undefi
   const end = stat.indexOf(' ', at);
   return { state, start: at > 0 ? stat.slice(at, end < 0 ? undefined : end) : '' };
 }
+
+/** Does process `pid` run (a zombie, dead but not yet reaped, does not)? */
+export function processAlive(pid: number): boolean {
+  const s = procStat(pid);
+  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
+}

@@ -7,9 +7,9 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Operation } from '../common/index.ts';
-import { probeHost, type HostProbe } from '../platform/index.ts';
+import { hostUuid, probeHost, type HostProbe } from '../platform/index.ts';
 import { Network } from '../net/index.ts';
-import { metadataHook } from '../metadata/index.ts';
+import { metadataHook, type DaemonOptions, type MetadataBackend } from '../metadata/index.ts';
 import { importedPoolNames, isImported, systemPool, type Pool } from '../storage/index.ts';
 import {
   attachConsole,
@@ -22,6 +22,7 @@ import {
   type HaltOpts,
   type ImageCatalogue,
   VM_UUID,
+  VmError,
   type VmRecord,
   type VmWatcher,
   type WatchOptions,
@@ -248,6 +249,31 @@ export class Host {
   async console(vm: VmRecord, opts: AttachOptions & PoolOption): Promise<DetachReason> {
     if (vm.state !== 'running') throw notRunning(vm.uuid, String(vm.state));
     return attachConsole(await this.core(opts.pool).consoleTarget(vm.uuid), opts);
+  }
+
+  /**
+   * What the host's metadata server needs of the host (in zonix-metadata or in zonixd): who the host
+   * is, guests' writes into their VMs, and which VMs run.
+   */
+  async metadataBackend(): Promise<MetadataBackend & Omit<DaemonOptions, 'log'>> {
+    return {
+      serverUuid: await hostUuid(),
+      update: async (uuid, payload) => {
+        // The VM's pool: the system pool's VMs first (most are there), then the others'.
+        const pools = [undefined, ...importedPoolNames().filter((n) => n !== this.pool().name)];
+        for (const [i, pool] of pools.entries()) {
+          try {
+            await this.update(uuid, payload, { pool });
+            return;
+          } catch (err) {
+            if (!(err instanceof VmError && err.code === 'ENOENT') || i === pools.length - 1) throw err;
+          }
+        }
+      },
+      // Asked afresh each time: a VM runs, or a command (a start) is at work on it.
+      isLive: (uuid) => this.core().liveness()(uuid),
+      pidOf: (uuid) => this.core().states.stateSync(uuid)?.pid,
+    };
   }
 
   /** argv that runs `args` in a running VM (zlogin). */

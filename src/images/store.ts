@@ -12,7 +12,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ZonixError } from '../common/index.ts';
+import { processAlive, ZonixError } from '../common/index.ts';
 import { HostCommandError, run, spawnStream } from '../platform/index.ts';
 import { clonesOf, entityOf, type DocStore, type Pool } from '../storage/index.ts';
 import { ImgadmError, notInstalled } from './errors.ts';
@@ -258,14 +258,4 @@ export class ImageStore {
 
 function strip(d: ImageDoc): InstalledImage {
   return { manifest: d.manifest, zpool: d.zpool, ...(d.source ? { source: d.source } : {}) };
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

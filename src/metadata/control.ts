@@ -8,9 +8,17 @@ import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZonixError } from '../common/index.ts';
+import { processAlive, ZonixError } from '../common/index.ts';
 import { platformRoot, runPath } from '../platform/index.ts';
-import { controlSocket, type ControlReply, type ControlRequest } from './daemon.ts';
+import {
+  controlSocket,
+  startMetadataDaemon,
+  type ControlReply,
+  type ControlRequest,
+  type DaemonOptions,
+  type RunningMetadata,
+} from './daemon.ts';
+import type { MetadataBackend } from './server.ts';
 
 const TIMEOUT_MS = 10_000;
 
@@ -95,4 +103,36 @@ export async function order(req: ControlRequest): Promise<ControlReply> {
   if (!reply) throw new ZonixError('ECONNREFUSED', 'zonix-metadata does not answer');
   if (!reply.ok) throw new ZonixError('EIO', `zonix-metadata: ${reply.error ?? 'failed'}`);
   return reply;
+}
+
+/**
+ * Serve the host's zones from this process (zonixd hosts the metadata server while it runs): a
+ * zonix-metadata that serves now is told to stop and waited for, then this process serves every
+ * running zone again from their folders (a client in a zone sees one retried request). Undone with
+ * `handBack`.
+ */
+export async function serveHere(backend: MetadataBackend, opts: DaemonOptions): Promise<RunningMetadata> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await ask({ op: 'status' }, 3000).catch(() => undefined);
+    if (r?.pid && r.pid !== process.pid) {
+      await ask({ op: 'stop' }, 3000).catch(() => undefined);
+      for (let i = 0; i < 100 && processAlive(r.pid); i++) await sleep(50);
+      opts.log(`took over from zonix-metadata (pid ${r.pid})`);
+    }
+    try {
+      return await startMetadataDaemon(backend, opts);
+    } catch (err) {
+      // A zone's start brought one up again meanwhile: take over from that one.
+      if (attempt >= 5 || !/already running/.test(String(err))) throw err;
+    }
+  }
+}
+
+/**
+ * Stop serving from this process (serveHere's) and, when zones were served, give them to a
+ * zonix-metadata of their own, so that they go on being served once this process has gone.
+ */
+export async function handBack(running: RunningMetadata): Promise<void> {
+  const served = await running.stop();
+  if (served.length) await ensureDaemon();
 }

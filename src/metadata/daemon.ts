@@ -42,8 +42,32 @@ export interface DaemonOptions {
   log: (line: string) => void;
 }
 
+/** A metadata server serving, in this process, on the control socket. */
+export interface RunningMetadata {
+  /** Resolves once it stopped (told to, on the control socket or by `stop`). */
+  stopped: Promise<void>;
+  /** Stop serving; resolves with the zones it served then, once it stopped. */
+  stop(): Promise<string[]>;
+}
+
 /** Run the metadata process until it is told to stop (or SIGTERM). */
 export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOptions): Promise<void> {
+  const d = await startMetadataDaemon(backend, opts);
+  const stop = () => void d.stop();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await d.stopped;
+}
+
+/**
+ * Serve the metadata protocol to this host's zones from this process (zonix-metadata's, or
+ * zonixd's, which hosts it while it runs), taking orders on the control socket. Throws when another
+ * process serves already.
+ */
+export async function startMetadataDaemon(
+  backend: MetadataBackend,
+  opts: DaemonOptions,
+): Promise<RunningMetadata> {
   const path = controlSocket();
   mkdirSync(dirname(path), { recursive: true });
   if (await socketAnswers(path)) throw new Error(`zonix-metadata is already running (${path})`);
@@ -120,11 +144,24 @@ export async function runMetadataDaemon(backend: MetadataBackend, opts: DaemonOp
   });
   chmodSync(path, 0o600);
   opts.log(`listening on ${path} (pid ${process.pid})`);
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  await stopped;
-  control.close();
-  await md.close();
-  rmSync(path, { force: true });
-  opts.log('stopped');
+  let servedAtStop: string[] = [];
+  let over = false;
+  const done = stopped.then(async () => {
+    over = true;
+    servedAtStop = md.served();
+    control.close();
+    await md.close();
+    rmSync(path, { force: true });
+    opts.log('stopped');
+  });
+  return {
+    stopped: done,
+    stop: async () => {
+      // Stopped already (told to on the control socket): it served nothing when this was called.
+      const already = over;
+      stop();
+      await done;
+      return already ? [] : servedAtStop;
+    },
+  };
 }

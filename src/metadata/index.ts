@@ -34,11 +34,18 @@ export {
 export {
   controlSocket,
   runMetadataDaemon,
+  startMetadataDaemon,
+  type RunningMetadata,
   type ControlReply,
   type ControlRequest,
   type DaemonOptions,
 } from './daemon.ts';
-export { ask as askMetadata, ensureDaemon as ensureMetadataDaemon } from './control.ts';
+export {
+  ask as askMetadata,
+  ensureDaemon as ensureMetadataDaemon,
+  handBack as handBackMetadata,
+  serveHere as serveMetadataHere,
+} from './control.ts';
 
 /** Stop serving a VM: through zonix-metadata when it runs, else its folder alone goes. */
 async function release(uuid: string): Promise<void> {

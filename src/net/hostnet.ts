@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, ZonixError } from '../common/index.ts';
+import { isErrno, processAlive, ZonixError } from '../common/index.ts';
 import { run, runPath } from '../platform/index.ts';
 import { ip, nft, sysctl } from './exec.ts';
 import { bridgeName } from './names.ts';
@@ -43,20 +43,11 @@ export const natTable = (tag: string) => `zxnat_${tag}`;
 const pidFile = (tag: string) => runPath('net', `dnsmasq-${tag}.pid`);
 const leasesFile = (tag: string) => runPath('net', `dnsmasq-${tag}.leases`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The pid of the tag's dnsmasq if it runs. */
 export function dnsmasqPid(tag: string): number | undefined {
   try {
     const pid = Number(readFileSync(pidFile(tag), 'utf8').trim());
-    if (!(pid > 0) || !alive(pid)) return undefined;
+    if (!(pid > 0) || !processAlive(pid)) return undefined;
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return cmd.startsWith('dnsmasq') || cmd.includes('/dnsmasq\0') ? pid : undefined;
   } catch (err) {
@@ -132,7 +123,7 @@ export class HostNetworks {
     const pid = dnsmasqPid(tag.name);
     if (pid !== undefined) {
       process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
     }
     rmSync(pidFile(tag.name), { force: true });
     rmSync(leasesFile(tag.name), { force: true });

@@ -558,6 +558,41 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     );
   });
 
+  it('hosts the metadata server: zones are served by zonixd, by zonix-metadata once it stops, and by zonixd again', async () => {
+    const { askMetadata } = await import('../../src/metadata/index.ts');
+    const r = await api.call<Vm>('POST', '/v1/vms?wait=true', {
+      brand: 'joyent-minimal',
+      image_uuid: image,
+      alias: 'metadata',
+      customer_metadata: { color: 'blue' },
+    });
+    assert.equal(r.status, 201);
+    const u = r.body.uuid;
+    made.push(u);
+    const served = async () => {
+      const s = await askMetadata({ op: 'status' });
+      assert.ok(s?.served?.includes(u), JSON.stringify(s));
+      return s!.pid;
+    };
+    assert.equal(await served(), zonixd!.pid);
+    assert.equal(await ok('zlogin', [u, 'mdata-get', 'color']), 'blue\n');
+    // A guest's write goes through zonixd's core into the pool, and the API sees it.
+    await ok('zlogin', [u, 'mdata-put', 'size', 'large']);
+    const got = await api.call<Vm>('GET', `/v1/vms/${u}`);
+    assert.deepEqual(got.body.customer_metadata, { color: 'blue', size: 'large' });
+    // Stopped, zonixd hands the zone to a zonix-metadata of its own.
+    assert.equal(await zonixd!.stop(), 0);
+    const other = await served();
+    assert.notEqual(other, zonixd!.pid);
+    assert.equal(await ok('zlogin', [u, 'mdata-get', 'size']), 'large\n');
+    // Started again, zonixd takes it back (the zonix-metadata goes).
+    await restart();
+    assert.equal(await served(), zonixd!.pid);
+    assert.match(zonixd!.log(), new RegExp(`took over from zonix-metadata \\(pid ${other}\\)`));
+    assert.deepEqual(stillRunning([other!]), []);
+    assert.equal(await ok('zlogin', [u, 'mdata-get', 'color']), 'blue\n');
+  });
+
   it('serves HTTPS with the certificate it is given, and still asks for the token', async () => {
     await zonixd!.stop();
     const cert = join(env.dir, 'cert.pem');

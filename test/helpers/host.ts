@@ -9,6 +9,7 @@ import { rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { processAlive } from '../../src/common/index.ts';
 import { findTool } from '../../src/platform/exec.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -131,14 +132,7 @@ export async function stopMetadata(env: TestEnv): Promise<void> {
 
 /** Which of `pids` still run (a test's zonixd processes must all be gone at its end). */
 export function stillRunning(pids: number[]): number[] {
-  return pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return pids.filter((pid) => processAlive(pid));
 }
 
 /** Mounts, loop devices, cgroups and processes that still mention the test's folder or prefix. */
