@@ -67,6 +67,8 @@ export interface ApiOptions {
   logger?: Logger;
   /** Largest request body (default 1 MiB). */
   bodyLimit?: number;
+  /** Largest upload (a `vmadm send` stream to receive; default 64 GiB). */
+  uploadLimit?: number;
   /** Event buffer size for reconnecting clients (default 2000). */
   eventBuffer?: number;
   /** Serve HTTPS with this certificate and key (PEM). */
@@ -120,7 +122,7 @@ const JobSchema = {
   required: ['uuid', 'kind', 'state', 'created', 'updated'],
   properties: {
     uuid: { type: 'string' },
-    kind: { type: 'string', enum: ['create', 'import', 'send'] },
+    kind: { type: 'string', enum: ['create', 'import', 'send', 'receive'] },
     subject: { type: 'string' },
     state: { type: 'string', enum: ['running', 'succeeded', 'failed', 'cancelled'] },
     created: { type: 'string' },
@@ -632,6 +634,82 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       });
       if ('error' in started) throw started.error;
       return reply.header('x-zonix-job', started.job.uuid).type('application/octet-stream').send(counter);
+    },
+  );
+
+  // Uploads (a send stream) come to their route as a stream; their limit is the route's to keep.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  const uploadLimit = opts.uploadLimit ?? 64 * 1024 ** 3;
+  const tooLarge = () =>
+    new ApiError(
+      413,
+      'RequestTooLarge',
+      `the upload is larger than this service takes (${uploadLimit} bytes)`,
+    );
+  app.post(
+    '/v1/vms/receive',
+    {
+      schema: {
+        summary:
+          'Receive a VM from a `vmadm send` stream (the body, application/octet-stream), as `vmadm receive` does; answers once it is in, stopped',
+        tags: ['vms'],
+        body: {
+          content: {
+            'application/octet-stream': {
+              schema: { type: 'string', format: 'binary', 'x-checked-by': 'vm-core' },
+            },
+          },
+        },
+        response: { 201: VmSchema, ...errors(400, 409, 413) },
+      },
+    },
+    async (req, reply) => {
+      const declared = Number(req.headers['content-length']);
+      if (declared > uploadLimit) {
+        reply.header('connection', 'close');
+        throw tooLarge();
+      }
+      const body = req.body as NodeJS.ReadableStream;
+      let got = 0;
+      let last = 0;
+      let report: ((n: number) => void) | undefined;
+      let over = false;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          got += chunk.length;
+          if (got > uploadLimit) {
+            over = true;
+            cb(tooLarge());
+            return;
+          }
+          const now = Date.now();
+          if (report && now - last > 250) {
+            last = now;
+            report(got);
+          }
+          cb(null, chunk);
+        },
+      });
+      body.on('error', (err: Error) => counter.destroy(err));
+      req.raw.on('close', () => {
+        if (!req.raw.complete) counter.destroy(new Error('the client went away'));
+      });
+      body.pipe(counter);
+      const started = await jobs.start('receive', undefined, async (op) => {
+        report = (n) => op.progress?.({ phase: 'receiving', done: n });
+        const uuid = await host.receive(counter);
+        return { uuid, bytes: got };
+      });
+      if ('error' in started) throw over ? tooLarge() : started.error;
+      const job = started.job;
+      await jobs.wait(job);
+      reply.header('x-zonix-job', job.uuid);
+      if (job.state !== 'succeeded') {
+        if (over) throw tooLarge();
+        if (!req.raw.complete) reply.header('connection', 'close');
+        return reply.status(jobs.errorStatus(job) as 201).send({ ...job.error, request_id: req.id });
+      }
+      return reply.status(201).send(await host.get((job.result as { uuid: string }).uuid));
     },
   );
 

@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { acquireLock, UsageError, ZonixError, type FileLock } from '../common/index.ts';
 import { defaultHost } from '../host/index.ts';
 import { runPath } from '../platform/index.ts';
+import { parseSize } from '../storage/index.ts';
 import { buildStamp, CliServer, cliSocketPath } from './server.ts';
 import { main as vmadm } from './vmadm.ts';
 
@@ -49,6 +50,7 @@ Options:
   --api-socket PATH    the API on a Unix socket, root's only, no token needed
                        (default ${runPath('zonixd-api.sock')})
   -s SOCKET            the socket the vmadm command uses (default ${cliSocketPath()})
+  --upload-limit SIZE  the largest upload taken (a send stream to receive; 64G by default)
   --log-level LEVEL    the API's request log: fatal, error, warn, info, debug (default info)
   -h, --help           this text
 
@@ -106,6 +108,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
         'token-file': { type: 'string' },
         'api-socket': { type: 'string' },
         'log-level': { type: 'string' },
+        'upload-limit': { type: 'string' },
         s: { type: 'string', short: 's' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -134,6 +137,13 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   const level = o['log-level'] ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level))
     throw new UsageError(`--log-level: unknown level '${level}'`, USAGE);
+  const uploadLimit = o['upload-limit'] === undefined ? undefined : parseSize(o['upload-limit']);
+  if (
+    uploadLimit === 0 ||
+    Number.isNaN(uploadLimit) ||
+    (o['upload-limit'] !== undefined && uploadLimit === undefined)
+  )
+    throw new UsageError(`--upload-limit: expected a size (such as 10G), not '${o['upload-limit']}'`, USAGE);
   const path = o.s ?? cliSocketPath();
   const apiSocket = o['api-socket'] ?? runPath('zonixd-api.sock');
   const tokenFile = o['token-file'] ?? runPath('zonixd.token');
@@ -169,6 +179,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
       token: tok,
       webRoot: webRoot(),
       logger,
+      ...(uploadLimit ? { uploadLimit } : {}),
       ...(tls ? { https: { cert: readFileSync(o['tls-cert']!), key: readFileSync(o['tls-key']!) } } : {}),
     });
     let url: string | undefined;

@@ -107,6 +107,7 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
   let api: ApiClient;
   const made: string[] = [];
   const pids: number[] = [];
+  let sentUuid = '';
 
   const waitJob = async (uuid: string): Promise<Job> => {
     const r = await api.call<Job>('GET', `/v1/jobs/${uuid}?wait=true`);
@@ -364,6 +365,22 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     assert.equal(c.code, 1000);
     assert.match(c.reason, /exited/);
 
+    // The zone's console: what runs on init's terminal, resized; closing the websocket detaches.
+    const consoleUrl = `${zonixd!.url.replace('http', 'ws')}/v1/vms/${uuid}/console?kind=console`;
+    const text = (ev: ReturnType<typeof messages>) =>
+      ev.got
+        .filter((m): m is Buffer => Buffer.isBuffer(m))
+        .map((b) => b.toString())
+        .join('');
+    const con = await open(`${consoleUrl}&cols=90&rows=20`, zonixd!.token);
+    con.ws.send(JSON.stringify({ type: 'resize', cols: 101, rows: 33 }));
+    con.ws.send(JSON.stringify({ type: 'input', data: 'stty size; echo con-$((4*5))\n' }));
+    for (let i = 0; i < 100 && !text(con.ev).includes('con-20'); i++) await sleep(100);
+    assert.match(text(con.ev), /33 101/);
+    assert.match(text(con.ev), /con-20\r\n/);
+    con.ws.close();
+    assert.equal((await api.call<Vm>('GET', `/v1/vms/${uuid}`)).body.state, 'running');
+
     // Metrics: the zone's CPU, memory against its cap, pids against max_lwps.
     await sleep(1100);
     const m = await api.raw('GET', '/metrics');
@@ -386,9 +403,14 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     assert.ok(vm.body.memoryBytes > 0);
     assert.ok(vm.body.pids >= 1);
 
-    // Snapshots (of a stopped VM), rollback, delete.
+    // Snapshots (of a stopped VM), rollback, delete. A console open when the zone stops is closed.
+    const con2 = await open(consoleUrl, zonixd!.token);
+    const con2Closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      con2.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     const stopped = await api.call<Vm>('POST', `/v1/vms/${uuid}/stop`, { force: true });
     assert.equal(stopped.body.state, 'stopped');
+    assert.deepEqual(await con2Closed, { code: 1000, reason: 'the zone stopped' });
     const s = await api.call<{ name: string }[]>('POST', `/v1/vms/${uuid}/snapshots`, { name: 'before' });
     assert.equal(s.status, 201);
     assert.deepEqual(
@@ -472,7 +494,7 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     assert.equal((await api.call('DELETE', `/v1/fwrules/${rule.body.uuid}`)).status, 204);
   });
 
-  it('sends a VM as a stream that vmadm receive takes back, with the send as a job', async () => {
+  it('sends a VM as a stream that vmadm receive takes back, with the send as a job, and receives one uploaded', async () => {
     const made1 = await api.call<Vm>('POST', '/v1/vms?wait=true', {
       brand: 'joyent-minimal',
       image_uuid: image,
@@ -487,12 +509,44 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     const job = await waitJob(String(r.headers['x-zonix-job']));
     assert.equal(job.state, 'succeeded', JSON.stringify(job));
     assert.equal((job as Job & { result: { bytes: number } }).result.bytes, r.body.length);
+    sentUuid = uuid;
     const file = join(env.dir, 'sent.zvm');
     writeFileSync(file, r.body);
     assert.equal((await api.call('DELETE', `/v1/vms/${uuid}`)).status, 204);
     await ok('vmadm', ['receive', '-f', file]);
     const back = await api.call<Vm>('GET', `/v1/vms/${uuid}`);
     assert.equal(back.body.alias, 'sent-away');
+    // Back the other way: the stream uploaded to the API, which vmadm then sees.
+    const octet = (data: Buffer) => ({ upload: { type: 'application/octet-stream', data } });
+    const dup = await api.call<{ message: string }>('POST', '/v1/vms/receive', undefined, octet(r.body));
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.message, `VM with UUID ${uuid} already exists`);
+    assert.equal((await api.call('DELETE', `/v1/vms/${uuid}`)).status, 204);
+    const bad = await api.call<{ code: string }>(
+      'POST',
+      '/v1/vms/receive',
+      undefined,
+      octet(Buffer.from('nonsense')),
+    );
+    assert.equal(bad.status, 400);
+    const torn = await api.call(
+      'POST',
+      '/v1/vms/receive',
+      undefined,
+      octet(r.body.subarray(0, r.body.length >> 1)),
+    );
+    assert.equal(torn.status, 400);
+    assert.doesNotMatch(await ok('vmadm', ['list', '-p', '-o', 'uuid']), new RegExp(uuid));
+    const got = await api.call<Vm>('POST', '/v1/vms/receive', undefined, octet(r.body));
+    assert.equal(got.status, 201);
+    assert.equal(got.body.uuid, uuid);
+    assert.equal(got.body.state, 'stopped');
+    assert.equal((JSON.parse(await ok('vmadm', ['get', uuid])) as Vm).alias, 'sent-away');
+    const huge = await api.raw('POST', '/v1/vms/receive', {
+      rawBody: '',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(2 ** 40) },
+    });
+    assert.equal(huge.status, 413);
     assert.equal((await api.download(`/v1/vms/${randomUUID()}/send`)).status, 404);
     assert.equal((await api.call('DELETE', `/v1/vms/${uuid}`)).status, 204);
   });
@@ -614,19 +668,34 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
       '-out',
       cert,
     ]);
-    zonixd = await startZonixd(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key]);
+    // The send test's stream, which is twice the limit given.
+    const sent = readFileSync(join(env.dir, 'sent.zvm'));
+    zonixd = await startZonixd([
+      '--listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      cert,
+      '--tls-key',
+      key,
+      '--upload-limit',
+      String(sent.length >> 1),
+    ]);
     pids.push(zonixd.pid);
     assert.match(zonixd.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    const get = (token?: string) =>
+    const send = (path: string, token?: string, upload?: Buffer) =>
       new Promise<number>((resolve, reject) => {
-        const u = new URL('/v1/vms', zonixd!.url);
+        const u = new URL(path, zonixd!.url);
         const req = httpsRequest(
           {
             host: u.hostname,
             port: u.port,
             path: u.pathname,
+            method: upload ? 'POST' : 'GET',
             ca: readFileSync(cert),
-            headers: token ? { authorization: `Bearer ${token}` } : {},
+            headers: {
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+              ...(upload ? { 'content-type': 'application/octet-stream' } : {}),
+            },
           },
           (res) => {
             res.resume();
@@ -634,9 +703,14 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
           },
         );
         req.on('error', reject);
+        // An upload in chunks, without a length: the limit is kept as it comes.
+        if (upload)
+          for (let at = 0; at < upload.length; at += 65536) req.write(upload.subarray(at, at + 65536));
         req.end();
       });
-    assert.equal(await get(zonixd.token), 200);
-    assert.equal(await get(), 401);
+    assert.equal(await send('/v1/vms', zonixd.token), 200);
+    assert.equal(await send('/v1/vms'), 401);
+    assert.equal(await send('/v1/vms/receive', zonixd.token, sent), 413);
+    assert.doesNotMatch(await ok('vmadm', ['list', '-p', '-o', 'uuid']), new RegExp(sentUuid));
   });
 });

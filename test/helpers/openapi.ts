@@ -142,6 +142,8 @@ export class ApiClient {
 
   /** The document's path template that `path` is an instance of. */
   private template(doc: Doc, path: string): string | undefined {
+    // A literal path before a template it is also an instance of (/v1/vms/receive, /v1/vms/{uuid}).
+    if (doc.paths[path]) return path;
     for (const t of Object.keys(doc.paths)) {
       const re = new RegExp(`^${t.replace(/\{[^}]+\}/g, '[^/]+')}$`);
       if (re.test(path)) return t;
@@ -154,7 +156,7 @@ export class ApiClient {
     method: string,
     path: string,
     body?: unknown,
-    opts: { skipRequestCheck?: boolean } = {},
+    opts: { skipRequestCheck?: boolean; upload?: { type: string; data: Buffer } } = {},
   ): Promise<Answer<T>> {
     const doc = await this.document();
     const url = new URL(path, this.base);
@@ -171,7 +173,20 @@ export class ApiClient {
         `request to ${method} ${t} does not match the document: ${this.ajv.errorsText(v.errors)}`,
       );
     }
-    const r = await this.raw(method, path, body !== undefined ? { body } : {});
+    if (opts.upload)
+      assert.ok(
+        op.requestBody?.content?.[opts.upload.type],
+        `${method} ${t} takes no ${opts.upload.type} body in the document`,
+      );
+    const r = await this.raw(
+      method,
+      path,
+      opts.upload
+        ? { rawBody: opts.upload.data, headers: { 'content-type': opts.upload.type } }
+        : body !== undefined
+          ? { body }
+          : {},
+    );
     const res = op.responses?.[String(r.status)];
     assert.ok(res, `${method} ${t} answered ${r.status}, which the document does not list: ${r.text}`);
     const schema = res.content?.['application/json']?.schema;
