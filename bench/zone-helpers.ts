@@ -87,7 +87,7 @@ export async function startZonixd(
     child.stderr.on('data', (d: Buffer) => {
       if (ready) return;
       text += d.toString();
-      if (text.includes('listening on')) {
+      if (text.includes(' zonixd: listening on ')) {
         ready = true;
         resolve();
       }

@@ -143,7 +143,7 @@ export async function startMetadataDaemon(
     control.listen(path, () => resolve());
   });
   chmodSync(path, 0o600);
-  opts.log(`listening on ${path} (pid ${process.pid})`);
+  opts.log(`serving, control socket ${path} (pid ${process.pid})`);
   let servedAtStop: string[] = [];
   let over = false;
   const done = stopped.then(async () => {

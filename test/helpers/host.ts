@@ -252,7 +252,7 @@ export async function startZonixd(args: string[] = []): Promise<Zonixd> {
   await new Promise<void>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
       text += d.toString();
-      if (text.includes('listening on')) resolve();
+      if (text.includes(' zonixd: listening on ')) resolve();
     });
     void exited.then((code) => reject(new Error(`zonixd exited ${code}: ${text}`)));
   });
