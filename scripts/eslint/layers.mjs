@@ -15,6 +15,7 @@ export const LAYERS = {
   metadata: 5,
   trace: 5,
   host: 6,
+  cloud: 6.5,
   agent: 7,
   api: 7,
   cli: 8,

@@ -12,13 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyReply,
-  type FastifyInstance,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
@@ -51,6 +45,7 @@ import { ApiError, errorResponse } from './errors.ts';
 import { EventHub } from './events.ts';
 import { Jobs, type Job } from './jobs.ts';
 import { Metrics } from './metrics.ts';
+import { OneLineLog } from './log.ts';
 import { consoleTerminal, loginTerminal } from './terminal.ts';
 
 export interface ApiOptions {
@@ -200,23 +195,6 @@ function objectBody(body: unknown): Record<string, unknown> {
 }
 
 // ---- The app ------------------------------------------------------------------------------------------
-
-/** One log line per request, once it is answered (fastify's default is two). */
-class OneLineLog extends LogController {
-  override incomingRequest(): void {
-    /* said with the answer */
-  }
-  override requestCompleted(err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      method: req.method,
-      url: req.url,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    };
-    if (err) req.log.error({ ...line, err }, 'request failed');
-    else req.log.info(line, 'request');
-  }
-}
 
 /** The request came over the Unix socket (root's only), not TCP. */
 const onUnixSocket = (raw: IncomingMessage) => raw.socket.remoteAddress === undefined;

@@ -7,3 +7,4 @@ export { buildApi, COOKIE, type Api, type ApiOptions } from './app.ts';
 export { errorResponse, ApiError, type ErrorBody } from './errors.ts';
 export type { Job, JobState } from './jobs.ts';
 export type { Sample, VmSample } from './metrics.ts';
+export { buildCloudApi, CLOUDAPI_VERSION, type CloudApiOptions } from './cloudapi.ts';

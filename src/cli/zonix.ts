@@ -1,8 +1,8 @@
 /**
  * `zonix`: the host itself. `zonix boot` is what the machine runs at start: import the pools the cache
  * lists, create the default `zones` pool on a sparse file when there is none, start the VMs whose
- * autoboot is set, and print sysinfo.
- * Later issues grow it into the running service.
+ * autoboot is set, and print sysinfo. `zonix account|package|network` manage the cloud's accounts,
+ * packages and networks (see cloud-admin.ts).
  * @module
  */
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
 } from '../storage/index.ts';
 import { getopt, last } from './getopt.ts';
 import { main as sysinfo } from './sysinfo.ts';
+import { accountCommand, CLOUD_USAGE, networkCommand, packageCommand } from './cloud-admin.ts';
 
 const USAGE = `Usage: zonix <command>
 
@@ -28,7 +29,7 @@ Commands:
                                   (on a sparse FILE, default ${join(poolFileDir(), 'zones.img')}),
                                   start the VMs with autoboot set, then print sysinfo
                                   (-q: print nothing)
-`;
+${CLOUD_USAGE}`;
 
 export interface Io {
   stdout: Writable;
@@ -41,6 +42,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stdout.write(USAGE);
     return 0;
   }
+  if (cmd === 'account') return accountCommand(args, io, USAGE);
+  if (cmd === 'package') return packageCommand(args, io, USAGE);
+  if (cmd === 'network') return networkCommand(args, io, USAGE);
   if (cmd !== 'boot') throw new UsageError(cmd === undefined ? '' : `unknown command '${cmd}'`, USAGE);
   const p = getopt(args, 's:f:q', USAGE);
   if (p.rest.length) throw new UsageError(`unexpected argument '${p.rest[0]!}'`, USAGE);

@@ -29,7 +29,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { acquireLock, UsageError, ZonixError, type FileLock } from '../common/index.ts';
 import { defaultHost } from '../host/index.ts';
-import { runPath } from '../platform/index.ts';
+import { hostUuid, runPath } from '../platform/index.ts';
 import { parseSize } from '../storage/index.ts';
 import { buildStamp, CliServer, cliSocketPath } from './server.ts';
 import { main as vmadm } from './vmadm.ts';
@@ -43,7 +43,10 @@ Options:
   --listen HOST:PORT   where the API and the console listen (default 127.0.0.1:9090); an address
                        beyond loopback needs --tls-cert and --tls-key; "none" serves only the
                        Unix socket
-  --tls-cert FILE      TLS certificate (PEM) for the API
+  --cloudapi HOST:PORT serve CloudAPI (for the triton CLI) there, at the root (default: off);
+                       beyond loopback only with --tls-cert and --tls-key
+  --datacenter NAME    the datacenter name CloudAPI gives (default zonix)
+  --tls-cert FILE      TLS certificate (PEM) for the API and CloudAPI
   --tls-key FILE       its key (PEM)
   --token-file FILE    the token TCP clients give (Authorization: Bearer <token>); made (mode
                        0600) when missing (default ${runPath('zonixd.token')})
@@ -103,6 +106,8 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
       args: argv,
       options: {
         listen: { type: 'string' },
+        cloudapi: { type: 'string' },
+        datacenter: { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'token-file': { type: 'string' },
@@ -134,6 +139,15 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
       `listening on ${listen.host} (beyond loopback) needs TLS: give --tls-cert and --tls-key`,
       USAGE,
     );
+  const cloudListen = o.cloudapi === undefined ? undefined : parseListen(o.cloudapi);
+  if (cloudListen && !isLoopback(cloudListen.host) && !tls)
+    throw new UsageError(
+      `--cloudapi on ${cloudListen.host} (beyond loopback) needs TLS: give --tls-cert and --tls-key`,
+      USAGE,
+    );
+  const datacenter = o.datacenter ?? 'zonix';
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(datacenter))
+    throw new UsageError(`--datacenter: '${datacenter}' is not a name`, USAGE);
   const level = o['log-level'] ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level))
     throw new UsageError(`--log-level: unknown level '${level}'`, USAGE);
@@ -164,6 +178,9 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   const server = new CliServer({ tools: { vmadm }, build: buildStamp(import.meta.dirname), log });
   let api: Awaited<ReturnType<typeof import('../api/index.ts').buildApi>> | undefined;
   let unix: NetServer | undefined;
+  let cloudApp: import('fastify').FastifyInstance | undefined;
+  let cloud: import('../cloud/index.ts').Cloud | undefined;
+  let cloudUrl: string | undefined;
   const pidFile = `${path}.pid`;
   const stateFile = runPath('zonixd.json');
   try {
@@ -185,6 +202,17 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     let url: string | undefined;
     if (listen) url = await api.app.listen({ host: listen.host, port: listen.port });
     else await api.app.ready();
+    if (cloudListen) {
+      const { Cloud, LocalCompute } = await import('../cloud/index.ts');
+      const { buildCloudApi } = await import('../api/index.ts');
+      cloud = new Cloud(new LocalCompute(defaultHost(), hostUuid), datacenter);
+      cloudApp = await buildCloudApi({
+        cloud,
+        logger,
+        ...(tls ? { https: { cert: readFileSync(o['tls-cert']!), key: readFileSync(o['tls-key']!) } } : {}),
+      });
+      cloudUrl = await cloudApp.listen({ host: cloudListen.host, port: cloudListen.port });
+    }
     // The same app on a Unix socket: connections are handed to its server.
     const a = api;
     if (existsSync(apiSocket)) unlinkSync(apiSocket);
@@ -200,6 +228,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
       JSON.stringify({
         pid: process.pid,
         url: url ?? null,
+        cloudapi_url: cloudUrl ?? null,
         api_socket: apiSocket,
         cli_socket: path,
         token_file: tokenFile,
@@ -208,7 +237,9 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     log(
       url ? `API and console on ${url} (token in ${tokenFile}), and on ${apiSocket}` : `API on ${apiSocket}`,
     );
+    if (cloudUrl) log(`CloudAPI on ${cloudUrl} (datacenter ${datacenter})`);
   } catch (err) {
+    await cloudApp?.close().catch(() => undefined);
     await api?.close().catch(() => undefined);
     await server.close();
     lock.release();
@@ -272,6 +303,8 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
   const u = unix;
   const unixClosed = new Promise<void>((resolve) => u.close(() => resolve()));
   rmSync(apiSocket, { force: true });
+  await cloudApp?.close();
+  await cloud?.drain();
   await api.close();
   await server.close();
   await unixClosed;

@@ -226,6 +226,8 @@ export interface Zonixd {
   pid: number;
   /** The API's address on loopback, its Unix socket and its token. */
   url: string;
+  /** CloudAPI's address, when it was started with `--cloudapi`. */
+  cloudapi: string;
   apiSocket: string;
   token: string;
   /** Resolves with its exit code when it has gone. */
@@ -258,12 +260,14 @@ export async function startZonixd(args: string[] = []): Promise<Zonixd> {
   });
   const state = JSON.parse(readFileSync(join(process.env.ZONIX_RUN_DIR!, 'zonixd.json'), 'utf8')) as {
     url: string | null;
+    cloudapi_url: string | null;
     api_socket: string;
     token_file: string;
   };
   return {
     pid: child.pid!,
     url: state.url ?? '',
+    cloudapi: state.cloudapi_url ?? '',
     apiSocket: state.api_socket,
     token: readFileSync(state.token_file, 'utf8').trim(),
     exited,
