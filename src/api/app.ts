@@ -17,6 +17,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Logger } from 'pino';
+import type { Cloud } from '../cloud/index.ts';
 import type { Host } from '../host/index.ts';
 import {
   addSource,
@@ -46,6 +47,7 @@ import { EventHub } from './events.ts';
 import { Jobs, type Job } from './jobs.ts';
 import { Metrics } from './metrics.ts';
 import { OneLineLog } from './log.ts';
+import { registerCloudRoutes } from './cloud-routes.ts';
 import { consoleTerminal, loginTerminal } from './terminal.ts';
 
 export interface ApiOptions {
@@ -62,6 +64,8 @@ export interface ApiOptions {
   logger?: Logger;
   /** Largest request body (default 1 MiB). */
   bodyLimit?: number;
+  /** The cloud's accounts, packages and networks (`/v1/networks` and the rest; NICs by network). */
+  cloud?: Cloud;
   /** Largest upload (a `vmadm send` stream to receive; default 64 GiB). */
   uploadLimit?: number;
   /** Event buffer size for reconnecting clients (default 2000). */
@@ -217,6 +221,7 @@ function sameToken(given: string | undefined, token: string): boolean {
 
 export async function buildApi(opts: ApiOptions): Promise<Api> {
   const host = opts.host;
+  const cloud = opts.cloud;
   const logger: FastifyBaseLogger | undefined = opts.logger;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
@@ -389,10 +394,16 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       },
     },
     async (req, reply) => {
-      const payload = objectBody(req.body);
+      // NICs that name a network get its tag and a free address from it.
+      const placed = cloud ? await cloud.placeNics(objectBody(req.body)) : undefined;
+      const payload = placed?.payload ?? objectBody(req.body);
       const started = await jobs.start('create', undefined, async (op) => {
-        const r = await host.create(payload, op);
-        return { uuid: r.uuid, warnings: r.warnings };
+        try {
+          const r = await host.create(payload, op);
+          return { uuid: r.uuid, warnings: r.warnings };
+        } finally {
+          placed?.release();
+        }
       });
       if ('error' in started) throw started.error;
       const job = started.job;
@@ -1330,6 +1341,8 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
       return reply.status(204).send();
     },
   );
+
+  if (cloud) registerCloudRoutes(app, cloud, errors);
 
   // ---- Metrics ----
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>

@@ -320,12 +320,7 @@ export async function networkCommand(argv: string[], io: Io, usage: string): Pro
       return 0;
     case 'delete': {
       const n = c.networks.get(need(name, 'NAME', usage));
-      const used = (await c.compute.vms()).flatMap((vm) =>
-        ((vm.nics as { network_uuid?: string; ip?: string }[] | undefined) ?? [])
-          .filter((x) => x.network_uuid === n.uuid)
-          .map((x) => String(x.ip)),
-      );
-      c.networks.delete(n.uuid, used);
+      c.networks.delete(n.uuid, await c.addressesOn(n));
       io.stderr.write(`Deleted network ${n.name}\n`);
       return 0;
     }

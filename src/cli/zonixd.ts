@@ -190,7 +190,11 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     const { pino } = await import('pino');
     const logger = pino({ level, base: { name: 'zonixd' } }, pino.destination({ fd: 2, sync: false }));
     const tok = token(tokenFile);
+    // The cloud (accounts, packages, networks): the API's networks and CloudAPI share it.
+    const { Cloud, LocalCompute } = await import('../cloud/index.ts');
+    cloud = new Cloud(new LocalCompute(defaultHost(), hostUuid), datacenter);
     api = await buildApi({
+      cloud,
       host: defaultHost(),
       build: buildStamp(import.meta.dirname),
       token: tok,
@@ -203,9 +207,7 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     if (listen) url = await api.app.listen({ host: listen.host, port: listen.port });
     else await api.app.ready();
     if (cloudListen) {
-      const { Cloud, LocalCompute } = await import('../cloud/index.ts');
       const { buildCloudApi } = await import('../api/index.ts');
-      cloud = new Cloud(new LocalCompute(defaultHost(), hostUuid), datacenter);
       cloudApp = await buildCloudApi({
         cloud,
         logger,

@@ -22,7 +22,7 @@ import {
   toMachine,
   type Machine,
 } from './machines.ts';
-import { inSubnet, Networks, usableBy, type CloudNetwork } from './networks.ts';
+import { inSubnet, intToIp, ipToInt, Networks, usableBy, type CloudNetwork } from './networks.ts';
 import { packagePayload, Packages, type Package } from './packages.ts';
 
 export interface AuditEntry {
@@ -218,6 +218,21 @@ export class Cloud {
     throw notFound('VM not found');
   }
 
+  /** How many addresses of the network's range are free. */
+  async freeAddresses(net: CloudNetwork): Promise<number> {
+    const used = new Set(await this.usedOn(net));
+    if (net.gateway) used.add(net.gateway);
+    let free = 0;
+    for (let n = ipToInt(net.provision_start_ip); n <= ipToInt(net.provision_end_ip); n++)
+      if (!used.has(intToIp(n))) free++;
+    return free;
+  }
+
+  /** The addresses VMs hold on a network. */
+  addressesOn(net: CloudNetwork): Promise<string[]> {
+    return this.usedOn(net);
+  }
+
   /** Addresses VMs hold on a network. */
   private async usedOn(net: CloudNetwork): Promise<string[]> {
     const out: string[] = [];
@@ -232,6 +247,49 @@ export class Cloud {
           out.push(n.ip);
       }
     return out;
+  }
+
+  /**
+   * A vmadm payload whose NICs name a network (`{"network_uuid": U}`, or with an `ip` of its range)
+   * made whole: the network's tag, VLAN, netmask and gateway, and a free address. The addresses are
+   * held until `release` (call it once the create ended, well or not).
+   */
+  async placeNics(
+    payload: Record<string, unknown>,
+  ): Promise<{ payload: Record<string, unknown>; release: () => void }> {
+    const held: { net: CloudNetwork; ip: string }[] = [];
+    const release = () => held.splice(0).forEach((h) => this.networks.release(h.net, h.ip));
+    if (!Array.isArray(payload.nics)) return { payload, release };
+    try {
+      const nics: unknown[] = [];
+      for (const n of payload.nics as unknown[]) {
+        const nic = n as Record<string, unknown>;
+        if (
+          !nic ||
+          typeof nic !== 'object' ||
+          typeof nic.network_uuid !== 'string' ||
+          nic.nic_tag !== undefined
+        ) {
+          nics.push(n);
+          continue;
+        }
+        const net = this.networks.find(nic.network_uuid);
+        if (!net) throw invalid(`nics: network ${nic.network_uuid} does not exist`);
+        const ip = await this.networks.allocate(
+          net,
+          () => this.usedOn(net),
+          typeof nic.ip === 'string' ? nic.ip : undefined,
+        );
+        held.push({ net, ip });
+        const { network_uuid: _u, ip: _ip, ...rest } = nic;
+        nics.push({ ...Networks.nic(net, ip, nic.primary === true), ...rest });
+      }
+      const resolvers = payload.resolvers ?? [...new Set(held.flatMap((h) => h.net.resolvers))];
+      return { payload: { ...payload, nics, ...(held.length ? { resolvers } : {}) }, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /** The networks an account may use; the first public one is its default. */

@@ -494,6 +494,61 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     assert.equal((await api.call('DELETE', `/v1/fwrules/${rule.body.uuid}`)).status, 204);
   });
 
+  it('networks and packages: a VM created with a NIC on a network gets an address from its range', async () => {
+    const stub = `${env.prefix.slice(0, 8)}n0`;
+    assert.equal((await api.call('POST', '/v1/nictags', { name: stub, local: true })).status, 201);
+    try {
+      const net = await api.call<{ uuid: string; free: number; provision_start_ip: string }>(
+        'POST',
+        '/v1/networks',
+        {
+          name: `${env.prefix}net`,
+          nic_tag: stub,
+          subnet: '10.211.0.0/24',
+          gateway: '10.211.0.1',
+          provision_start_ip: '10.211.0.50',
+          provision_end_ip: '10.211.0.52',
+        },
+      );
+      assert.equal(net.status, 201);
+      const bad = await api.call<{ message: string }>('POST', '/v1/networks', {
+        name: `${env.prefix}bad`,
+        nic_tag: stub,
+        subnet: '10.211.1.0/24',
+        gateway: '10.99.0.1',
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.message, 'gateway 10.99.0.1 is not in 10.211.1.0/24');
+      const pkgs = await api.call<{ name: string }[]>('GET', '/v1/packages');
+      assert.ok(pkgs.body.some((p) => p.name === 'sample-256M'));
+      const vm = await api.call<Vm>('POST', '/v1/vms?wait=true', {
+        brand: 'joyent-minimal',
+        image_uuid: image,
+        alias: 'on-a-network',
+        autoboot: false,
+        nics: [{ network_uuid: net.body.uuid }],
+      });
+      assert.equal(vm.status, 201, JSON.stringify(vm.body));
+      made.push(vm.body.uuid);
+      const nic = (vm.body.nics as { ip: string; nic_tag: string; netmask: string; gateway: string }[])[0]!;
+      assert.deepEqual(
+        [nic.ip, nic.nic_tag, nic.netmask, nic.gateway],
+        ['10.211.0.50', stub, '255.255.255.0', '10.211.0.1'],
+      );
+      const after = await api.call<{ free: number }>('GET', `/v1/networks/${net.body.uuid}`);
+      assert.equal(after.body.free, 2);
+      const inUse = await api.call<{ message: string }>('DELETE', `/v1/networks/${net.body.uuid}`);
+      assert.equal(inUse.status, 400);
+      assert.match(inUse.body.message, /in use by 1 NIC/);
+      assert.equal((await api.call('DELETE', `/v1/vms/${vm.body.uuid}`)).status, 204);
+      assert.equal((await api.call<{ free: number }>('GET', `/v1/networks/${net.body.uuid}`)).body.free, 3);
+      assert.equal((await api.call('DELETE', `/v1/networks/${net.body.uuid}`)).status, 204);
+      assert.equal((await api.call('GET', `/v1/networks/${net.body.uuid}`)).status, 404);
+    } finally {
+      await api.call('DELETE', `/v1/nictags/${stub}?force=true`);
+    }
+  });
+
   it('sends a VM as a stream that vmadm receive takes back, with the send as a job, and receives one uploaded', async () => {
     const made1 = await api.call<Vm>('POST', '/v1/vms?wait=true', {
       brand: 'joyent-minimal',
