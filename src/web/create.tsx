@@ -28,6 +28,21 @@ interface NicTag {
   name: string;
   kind: string;
 }
+interface Network {
+  uuid: string;
+  name: string;
+  subnet: string;
+  free?: number;
+}
+interface Package {
+  uuid: string;
+  name: string;
+  memory: number;
+  swap: number;
+  disk: number;
+  cpu_cap: number;
+  lwps: number;
+}
 
 /** The fields shown first, in this order; the rest of the table goes under "More properties". */
 const MAIN = [
@@ -44,7 +59,8 @@ const SCALAR = new Set(['string', 'integer', 'boolean']);
 
 type Values = Record<string, string | boolean>;
 interface NicRow {
-  nic_tag: string;
+  /** `net:<uuid>` (an address from the network) or `tag:<name>` (as vmadm takes it). */
+  on: string;
   ip: string;
   netmask: string;
   gateway: string;
@@ -73,6 +89,8 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
   const [schema, setSchema] = useState<CreateSchema>();
   const [images, setImages] = useState<Image[]>([]);
   const [tags, setTags] = useState<NicTag[]>([]);
+  const [networks, setNetworks] = useState<Network[]>([]);
+  const [packages, setPackages] = useState<Package[]>([]);
   const [values, setValues] = useState<Values>({
     brand: 'joyent-minimal',
     max_physical_memory: '256',
@@ -99,6 +117,8 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
       if (first) setValues((v) => (v.image_uuid ? v : { ...v, image_uuid: first.manifest.uuid }));
     });
     void call<NicTag[]>('GET', '/v1/nictags').then(setTags);
+    void call<Network[]>('GET', '/v1/networks').then(setNetworks);
+    void call<Package[]>('GET', '/v1/packages').then(setPackages);
   }, []);
 
   const brand = String(values.brand ?? '');
@@ -141,14 +161,22 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
       p[k] = typeOf(s) === 'integer' ? Number(v) : v;
     }
     if (nics.length)
-      p.nics = nics.map((n, i) => ({
-        nic_tag: n.nic_tag,
-        ...(n.ip ? { ip: n.ip } : {}),
-        ...(n.netmask ? { netmask: n.netmask } : {}),
-        ...(n.gateway ? { gateway: n.gateway } : {}),
-        ...(n.vlan_id ? { vlan_id: Number(n.vlan_id) } : {}),
-        ...(i === 0 ? { primary: true } : {}),
-      }));
+      p.nics = nics.map((n, i) =>
+        n.on.startsWith('net:')
+          ? {
+              network_uuid: n.on.slice(4),
+              ...(n.ip ? { ip: n.ip } : {}),
+              ...(i === 0 ? { primary: true } : {}),
+            }
+          : {
+              nic_tag: n.on.slice(4),
+              ...(n.ip ? { ip: n.ip } : {}),
+              ...(n.netmask ? { netmask: n.netmask } : {}),
+              ...(n.gateway ? { gateway: n.gateway } : {}),
+              ...(n.vlan_id ? { vlan_id: Number(n.vlan_id) } : {}),
+              ...(i === 0 ? { primary: true } : {}),
+            },
+      );
     return p;
   };
 
@@ -166,8 +194,9 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
     for (const k of required)
       if (values[k] === undefined || values[k] === '') errs[k] = `${k} is required for ${brand}`;
     nics.forEach((n, i) => {
-      if (!n.nic_tag) errs[`nics.${i}`] = 'choose a nic tag';
-      else if (n.ip && n.ip !== 'dhcp' && !n.netmask) errs[`nics.${i}`] = 'a static IP needs a netmask';
+      if (!n.on) errs[`nics.${i}`] = 'choose a network or a nic tag';
+      else if (n.on.startsWith('tag:') && n.ip && n.ip !== 'dhcp' && !n.netmask)
+        errs[`nics.${i}`] = 'a static IP needs a netmask';
     });
     setErrors(errs);
     if (Object.keys(errs).length) return;
@@ -264,6 +293,36 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
   return (
     <form class="create" onSubmit={(e) => void submit(e)} noValidate>
       <h1>New VM</h1>
+      {packages.length ? (
+        <label class="package">
+          Package
+          <select
+            aria-label="package"
+            onChange={(e) => {
+              const p = packages.find((x) => x.uuid === e.currentTarget.value);
+              if (!p) return;
+              // A package fills in its limits (which can still be changed), as CloudAPI applies them.
+              setValues({
+                ...values,
+                max_physical_memory: String(p.memory),
+                max_swap: String(Math.max(p.swap, p.memory, 256)),
+                quota: String(Math.ceil(p.disk / 1024)),
+                cpu_cap: p.cpu_cap ? String(p.cpu_cap) : '',
+                max_lwps: String(p.lwps),
+                billing_id: p.uuid,
+              });
+            }}
+          >
+            <option value="">none (set the limits below)</option>
+            {packages.map((p) => (
+              <option value={p.uuid}>
+                {p.name} ({p.memory} MiB, {Math.ceil(p.disk / 1024)} GiB
+                {p.cpu_cap ? `, ${p.cpu_cap}% CPU` : ''})
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
       <div class="grid">
         {MAIN.filter((k) => schema.properties[k] && forBrand(schema.properties[k])).map((k) =>
           field(k, schema.properties[k]!),
@@ -273,23 +332,36 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
       {nics.map((n, i) => (
         <div class={`nic ${errors[`nics.${i}`] ? 'bad' : ''}`} key={i}>
           <select
-            aria-label="nic tag"
-            value={n.nic_tag}
-            onChange={(e) =>
-              setNics(nics.map((x, j) => (j === i ? { ...x, nic_tag: e.currentTarget.value } : x)))
-            }
+            aria-label="network or nic tag"
+            value={n.on}
+            onChange={(e) => setNics(nics.map((x, j) => (j === i ? { ...x, on: e.currentTarget.value } : x)))}
           >
-            <option value="">nic tag…</option>
-            {tags.map((t) => (
-              <option value={t.name}>
-                {t.name} ({t.kind})
-              </option>
-            ))}
+            <option value="">network or nic tag…</option>
+            {networks.length ? (
+              <optgroup label="Networks (an address is picked)">
+                {networks.map((nw) => (
+                  <option value={`net:${nw.uuid}`}>
+                    {nw.name} ({nw.subnet}
+                    {nw.free !== undefined ? `, ${nw.free} free` : ''})
+                  </option>
+                ))}
+              </optgroup>
+            ) : null}
+            <optgroup label="Nic tags">
+              {tags.map((t) => (
+                <option value={`tag:${t.name}`}>
+                  {t.name} ({t.kind})
+                </option>
+              ))}
+            </optgroup>
           </select>
-          {(['ip', 'netmask', 'gateway', 'vlan_id'] as const).map((f) => (
+          {(n.on.startsWith('net:')
+            ? (['ip'] as const)
+            : (['ip', 'netmask', 'gateway', 'vlan_id'] as const)
+          ).map((f) => (
             <input
               aria-label={f}
-              placeholder={f === 'ip' ? 'ip (or dhcp)' : f}
+              placeholder={f === 'ip' ? (n.on.startsWith('net:') ? 'ip (picked)' : 'ip (or dhcp)') : f}
               value={n[f]}
               onInput={(e) =>
                 setNics(nics.map((x, j) => (j === i ? { ...x, [f]: e.currentTarget.value } : x)))
@@ -307,7 +379,15 @@ export function CreateForm({ onCreated }: { onCreated: (uuid: string) => void })
         onClick={() =>
           setNics([
             ...nics,
-            { nic_tag: tags[0]?.name ?? '', ip: 'dhcp', netmask: '', gateway: '', vlan_id: '' },
+            networks[0]
+              ? { on: `net:${networks[0].uuid}`, ip: '', netmask: '', gateway: '', vlan_id: '' }
+              : {
+                  on: tags[0] ? `tag:${tags[0].name}` : '',
+                  ip: 'dhcp',
+                  netmask: '',
+                  gateway: '',
+                  vlan_id: '',
+                },
           ])
         }
       >

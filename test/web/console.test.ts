@@ -11,6 +11,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import {
+  cli,
   leaks,
   makeTestEnv,
   makeZonePool,
@@ -34,11 +35,27 @@ describe('web console', { skip, timeout: 300_000 }, () => {
   let browser: Browser | undefined;
   let page: Page;
   const made: string[] = [];
+  const stub = `${env.prefix}s0`;
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     await makeZonePool(env, P);
+    // A network for the form's NIC (an etherstub of the test's own: nothing leaves the machine).
+    await ok('nictagadm', ['add', '-l', stub]);
+    await ok('zonix', [
+      'network',
+      'add',
+      `${env.prefix}net`,
+      '--nic-tag',
+      stub,
+      '--subnet',
+      '10.212.0.0/24',
+      '--start',
+      '10.212.0.40',
+      '--end',
+      '10.212.0.49',
+    ]);
     zonixd = await startZonixd();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -63,6 +80,7 @@ describe('web console', { skip, timeout: 300_000 }, () => {
       await zonixd.stop();
       clearTimeout(t);
     }
+    await cli('nictagadm', ['delete', '-f', stub]);
     await teardown(env, [P], made);
     assert.deepEqual(leaks(env), []);
   });
@@ -83,6 +101,13 @@ describe('web console', { skip, timeout: 300_000 }, () => {
     await page.getByRole('heading', { name: 'New VM' }).waitFor();
     await page.locator('#f-alias').fill('web-zone');
     await page.locator('#f-hostname').fill('console-zone');
+    // A package fills in its limits.
+    await page.getByLabel('package').selectOption({ label: 'sample-512M (512 MiB, 10 GiB, 50% CPU)' });
+    assert.equal(await page.locator('#f-max_physical_memory').inputValue(), '512');
+    assert.equal(await page.locator('#f-quota').inputValue(), '10');
+    // A NIC on the network (its address picked by the service).
+    await page.getByRole('button', { name: 'Add a NIC' }).click();
+    assert.match(await page.getByLabel('network or nic tag').inputValue(), /^net:/);
     await page.locator('#f-max_physical_memory').fill('lots');
     await page.getByRole('button', { name: 'Create' }).click();
     const err = page.locator('[data-field="max_physical_memory"]');
@@ -102,6 +127,11 @@ describe('web console', { skip, timeout: 300_000 }, () => {
       (await ok('vmadm', ['list', '-H', '-o', 'alias,state', `uuid=${uuid}`])).trim().split(/\s+/).join(' '),
       'web-zone running',
     );
+    const vm = JSON.parse(await ok('vmadm', ['get', uuid])) as {
+      nics: { ip: string; nic_tag: string }[];
+      quota: number;
+    };
+    assert.deepEqual([vm.nics[0]!.ip, vm.nics[0]!.nic_tag, vm.quota], ['10.212.0.40', stub, 10]);
     // The list shows it too, from the events stream.
     await page.getByRole('link', { name: 'VMs' }).click();
     await page.locator(`tr[data-uuid="${uuid}"] .badge.running`).waitFor();
