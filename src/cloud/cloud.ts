@@ -65,6 +65,8 @@ export class Cloud {
   readonly packages: Packages;
   readonly networks: Networks;
   private readonly pending = new Map<string, Pending>();
+  /** Deletes under way: what their tombstone will say. */
+  private readonly deleting = new Map<string, Tombstone>();
   /** Snapshots being made or that failed: machine → name → state. */
   private readonly snapshotStates = new Map<string, Map<string, string>>();
   private readonly tasks = new Set<Promise<unknown>>();
@@ -135,8 +137,9 @@ export class Cloud {
     return this.compute.docs('cloud-tombstones');
   }
 
+  /** The machine's tombstone; also for one whose delete is under way (once its VM is gone, it was deleted). */
   private tombstone(uuid: string): Tombstone | undefined {
-    return this.tombstones().get<Tombstone>(uuid);
+    return this.deleting.get(uuid) ?? this.tombstones().get<Tombstone>(uuid);
   }
 
   private bury(owner: string, machine: Machine): void {
@@ -451,9 +454,19 @@ export class Cloud {
         'Instance has "deletion_protection" enabled, preventing deletion',
       );
     const machine = this.machineOf(vm);
+    const deleted = new Date().toISOString();
+    this.deleting.set(vm.uuid, {
+      owner: account.uuid,
+      machine: { ...machine, state: 'deleted', updated: deleted },
+      deleted,
+    });
     this.job(vm.uuid, 'destroy', caller, async () => {
-      await this.compute.delete(vm.uuid);
-      this.bury(account.uuid, machine);
+      try {
+        await this.compute.delete(vm.uuid);
+        this.bury(account.uuid, machine);
+      } finally {
+        this.deleting.delete(vm.uuid);
+      }
     });
   }
 

@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -61,7 +61,7 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
   let zonixd: Zonixd | undefined;
   const pids: number[] = [];
   const made: string[] = [];
-  const who = {} as Record<'alice' | 'bob' | 'carol' | 'mallory', Who>;
+  const who = {} as Record<'alice' | 'bob' | 'carol' | 'dave' | 'mallory', Who>;
 
   /** A user with a HOME of their own and a key of `type`. */
   const user = async (login: string, type: 'ed25519' | 'rsa' | 'ecdsa'): Promise<Who> => {
@@ -155,6 +155,7 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     who.alice = await user('alice', 'ed25519');
     who.bob = await user('bob', 'ed25519');
     who.carol = await user('carol', 'rsa');
+    who.dave = await user('dave', 'ecdsa');
     who.mallory = await user('mallory', 'ed25519');
     await ok('zonix', [
       'account',
@@ -169,6 +170,7 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     ]);
     await ok('zonix', ['account', 'add', 'bob', '--key', `${who.bob.keyFile}.pub`]);
     await ok('zonix', ['account', 'add', 'carol', '--key', `${who.carol.keyFile}.pub`]);
+    await ok('zonix', ['account', 'add', 'dave', '--key', `${who.dave.keyFile}.pub`]);
     await ok('zonix', [
       'network',
       'add',
@@ -203,7 +205,7 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     }[];
     assert.deepEqual(
       accounts.map((a) => a.login),
-      ['alice', 'bob', 'carol'],
+      ['alice', 'bob', 'carol', 'dave'],
     );
     assert.match(await ok('zonix', ['account', 'key', 'list', 'alice']), new RegExp(who.alice.fp));
     let r = await cli('zonix', ['account', 'add', 'alice']);
@@ -247,6 +249,38 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     assert.match(await tok(who.alice, ['package', 'get', 'sample-256M']), /"memory": 256/);
     assert.match(await tok(who.alice, ['network', 'list']), new RegExp(netName));
     assert.match(await tok(who.carol, ['info']), /login: carol/, 'an RSA key signs too');
+    assert.match(await tok(who.dave, ['info']), /login: dave/, 'and an ECDSA one');
+    // The options form (-U, capital: -u is RBAC's user), and a profile made as the README says.
+    const r = await triton({ ...who.alice, home: who.alice.home }, [
+      '-U',
+      zonixd!.cloudapi,
+      '-a',
+      'alice',
+      '-k',
+      who.alice.fp,
+      'info',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const profile = join(who.bob.home, 'zt.json');
+    writeFileSync(
+      profile,
+      JSON.stringify({ name: 'zt', url: zonixd!.cloudapi, account: 'bob', keyId: who.bob.fp }),
+    );
+    await tok(who.bob, ['profile', 'create', '--no-docker', '-y', '-f', profile]);
+    const viaProfile = await new Promise<{ code: number; out: string }>((resolve) => {
+      const c = spawn(join(ROOT, 'node_modules', '.bin', 'triton'), ['-p', 'zt', 'info'], {
+        env: { PATH: process.env.PATH, HOME: who.bob.home },
+      });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.on('close', (code) => resolve({ code: code ?? -1, out }));
+    });
+    assert.equal(viaProfile.code, 0);
+    assert.match(viaProfile.out, /login: bob/);
+    // Beyond loopback CloudAPI needs TLS, as the API does.
+    const open = await cli('zonixd', ['--listen', 'none', '--cloudapi', '0.0.0.0:8443']);
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /--cloudapi on 0\.0\.0\.0 \(beyond loopback\) needs TLS/);
   });
 
   let web1: Machine;
@@ -292,6 +326,22 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     assert.deepEqual(vm.tags, { role: 'web' });
     const list = await tok(who.alice, ['instance', 'list']);
     assert.match(list, /web1\s+.*running/);
+  });
+
+  it('rename and resize', async () => {
+    await tok(who.alice, ['instance', 'rename', '-w', 'web1', 'web1b']);
+    assert.equal((await vmadmGet(web1.id)).alias, 'web1b');
+    await tok(who.alice, ['instance', 'rename', '-w', web1.id, 'web1']);
+    await tok(who.alice, ['instance', 'resize', '-w', web1.id, 'sample-256M']);
+    const vm = await vmadmGet(web1.id);
+    assert.equal(vm.max_physical_memory, 256);
+    assert.equal(vm.quota, 5);
+    assert.equal(
+      (JSON.parse(await tok(who.alice, ['instance', 'get', '-j', web1.id])) as Machine).package,
+      'sample-256M',
+    );
+    const bad = await triton(who.alice, ['instance', 'resize', web1.id, 'no-such-package']);
+    assert.notEqual(bad.code, 0);
   });
 
   it('stop -w, start -w, reboot -w', async () => {
@@ -386,6 +436,16 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
       keyFile: who.bob.keyFile,
     });
     assert.equal(r.headers['x-resource-count'], '0');
+    // Pages: limit and offset are kept (a client reading pages of 1 sees each machine once).
+    r = await signed('/alice/machines?limit=1&offset=1', auth);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-resource-count'], '0');
+    r = await signed('/alice/machines?limit=1001', auth);
+    assert.equal(r.status, 409);
+    // Lengths are right, and no wrong content-md5 is sent.
+    r = await signed('/alice/machines', auth);
+    assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+    assert.equal(r.headers['content-md5'], undefined);
     r = await signed(`/alice/machines/${web1.id}/tags/role`, auth);
     assert.equal(r.body, '"web"');
     assert.match(String(r.headers['content-type']), /application\/json/);
