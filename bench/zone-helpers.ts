@@ -74,9 +74,10 @@ export function dropHostStartupCosts(): string[] {
  */
 export async function startZonixd(
   root: string,
-): Promise<{ pid: number; url: string; token: string; stop: () => Promise<void> }> {
+  args: string[] = [],
+): Promise<{ pid: number; url: string; cloudapi: string; token: string; stop: () => Promise<void> }> {
   // A port of its own: the host's zonixd may have 9090.
-  const child = spawn(join(root, 'bin', 'zonixd'), ['--listen', '127.0.0.1:0'], {
+  const child = spawn(join(root, 'bin', 'zonixd'), ['--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
@@ -97,11 +98,13 @@ export async function startZonixd(
   const runDir = process.env.ZONIX_RUN_DIR ?? '/run/zonix';
   const state = JSON.parse(readFileSync(join(runDir, 'zonixd.json'), 'utf8')) as {
     url: string;
+    cloudapi_url: string | null;
     token_file: string;
   };
   return {
     pid: child.pid!,
     url: state.url,
+    cloudapi: state.cloudapi_url ?? '',
     token: readFileSync(state.token_file, 'utf8').trim(),
     stop: async () => {
       child.kill('SIGTERM');

@@ -79,6 +79,8 @@ export interface Api {
   events: EventHub;
   jobs: Jobs;
   metrics: Metrics;
+  /** Every VM, from the list kept while nothing changes (see `events.generation`). */
+  vms(): Promise<VmRecord[]>;
   /** Stop taking requests, wait for the jobs under way, stop watching. */
   close(): Promise<void>;
 }
@@ -1385,6 +1387,7 @@ export async function buildApi(opts: ApiOptions): Promise<Api> {
     events,
     jobs,
     metrics,
+    vms: async () => (await vmList()).vms,
     async close() {
       // Websocket clients (events, terminals) are told first; whatever is still open two seconds
       // later (a client that went without closing, a request that does not end) is cut.

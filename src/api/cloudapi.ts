@@ -280,11 +280,26 @@ export async function buildCloudApi(opts: CloudApiOptions): Promise<FastifyInsta
       throw new CloudError('InvalidArgument', `limit must be an integer from 1 to 1000`);
     if (!Number.isInteger(offset) || offset < 0)
       throw new CloudError('InvalidArgument', `offset must be a non-negative integer`);
-    const all = await cloud.listMachines(me(req), q);
-    const page = all.slice(offset, offset + limit);
-    reply.header('x-resource-count', String(page.length)).header('x-query-limit', String(limit));
-    return page;
+    // The answer is kept, per account and query, while nothing it shows changes.
+    const account = me(req);
+    const version = cloud.listVersion();
+    const key = `${account.uuid} ${req.raw.url?.split('?')[1] ?? ''}`;
+    let hit = version === undefined ? undefined : listCache.get(key);
+    if (!hit || hit.version !== version) {
+      const page = (await cloud.listMachines(account, q)).slice(offset, offset + limit);
+      hit = { version: version ?? '', body: Buffer.from(JSON.stringify(page)), count: page.length };
+      if (version !== undefined && cloud.listVersion() === version) {
+        if (listCache.size > 1000) listCache.clear();
+        listCache.set(key, hit);
+      }
+    }
+    return reply
+      .header('x-resource-count', String(hit.count))
+      .header('x-query-limit', String(limit))
+      .type('application/json')
+      .send(hit.body);
   };
+  const listCache = new Map<string, { version: string; body: Buffer; count: number }>();
   // HEAD too: fastify answers it from the GET route, headers and all.
   app.get('/:login/machines', listMachines);
   app.post('/:login/machines', async (req, reply) => {

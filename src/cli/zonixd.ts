@@ -192,7 +192,8 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     const tok = token(tokenFile);
     // The cloud (accounts, packages, networks): the API's networks and CloudAPI share it.
     const { Cloud, LocalCompute } = await import('../cloud/index.ts');
-    cloud = new Cloud(new LocalCompute(defaultHost(), hostUuid), datacenter);
+    const compute = new LocalCompute(defaultHost(), hostUuid);
+    cloud = new Cloud(compute, datacenter);
     api = await buildApi({
       cloud,
       host: defaultHost(),
@@ -203,6 +204,9 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
       ...(uploadLimit ? { uploadLimit } : {}),
       ...(tls ? { https: { cert: readFileSync(o['tls-cert']!), key: readFileSync(o['tls-key']!) } } : {}),
     });
+    // The cloud reads the VMs through the API's watched list.
+    const watched = api;
+    compute.useWatchedList(watched.vms, () => watched.events.generation());
     let url: string | undefined;
     if (listen) url = await api.app.listen({ host: listen.host, port: listen.port });
     else await api.app.ready();

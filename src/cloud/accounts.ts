@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock } from '../common/index.ts';
 import type { DocStore } from '../storage/index.ts';
+import { DocCache } from './doc-cache.ts';
 import { CloudError, invalid, notFound } from './errors.ts';
 import { normalizeFingerprint, parseKey } from './keys.ts';
 
@@ -43,7 +44,11 @@ const RESERVED = new Set(['my', 'admin', 'root']);
 export const validLogin = (login: string) => LOGIN.test(login) && !RESERVED.has(login.toLowerCase());
 
 export class Accounts {
-  constructor(private readonly docs: () => DocStore) {}
+  private readonly cache: DocCache<Account>;
+
+  constructor(private readonly docs: () => DocStore) {
+    this.cache = new DocCache(docs);
+  }
 
   private lock() {
     const dir = this.docs().dir;
@@ -52,12 +57,7 @@ export class Accounts {
   }
 
   list(): Account[] {
-    const d = this.docs();
-    return d
-      .keys()
-      .map((k) => d.get<Account>(k))
-      .filter((a): a is Account => a !== undefined)
-      .sort((a, b) => a.login.localeCompare(b.login));
+    return [...this.cache.all()].sort((a, b) => a.login.localeCompare(b.login));
   }
 
   /** By login (case as given) or uuid. */

@@ -3,27 +3,26 @@
  * get one address; a freed one comes back), packages as vmadm properties, machines as CloudAPI shows
  * them, and CreateMachine's body as a vmadm payload.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NicTag } from '../net/index.ts';
-import type { DocStore } from '../storage/index.ts';
+import { DocStore } from '../storage/index.ts';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createPayload, machineState, requestedNetworks, statesFor, toMachine } from './machines.ts';
 import { Networks, networkOf } from './networks.ts';
 import { BUILTIN_PACKAGES, packagePayload, Packages } from './packages.ts';
 import { snapshotName } from './cloud.ts';
 
-/** An in-memory DocStore (the real one is a folder in the pool). */
+/** A DocStore in a folder of its own (the pool keeps the real ones the same way). */
 function memDocs(): DocStore {
-  const m = new Map<string, unknown>();
-  return {
-    dir: '/nonexistent',
-    get: (k: string) => structuredClone(m.get(k)),
-    put: (k: string, v: unknown) => void m.set(k, structuredClone(v)),
-    delete: (k: string) => void m.delete(k),
-    keys: () => [...m.keys()].sort(),
-    putMany: async (e: readonly [string, unknown][]) => e.forEach(([k, v]) => m.set(k, v)),
-  } as unknown as DocStore;
+  return new DocStore(mkdtempSync(join(tmpdir(), 'zt-cloud-docs-')));
 }
+after(() => {
+  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith('zt-cloud-docs-')))
+    rmSync(join(tmpdir(), d), { recursive: true, force: true });
+});
 
 const hostTag: NicTag = {
   name: 'zonix0',

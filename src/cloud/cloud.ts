@@ -50,6 +50,8 @@ interface Tombstone {
 }
 
 const AUDIT_KEEP = 100;
+/** How long CreateMachine waits for the create to end before it answers `provisioning`. */
+const CREATE_ANSWER_WAIT_MS = 2000;
 const TOMBSTONES_KEEP = 1000;
 const SNAPSHOT_NAME = /^[a-zA-Z0-9_.:%-]{1,64}$/;
 
@@ -65,6 +67,10 @@ export class Cloud {
   readonly packages: Packages;
   readonly networks: Networks;
   private readonly pending = new Map<string, Pending>();
+  /** Machines CloudAPI created or renamed since the last VM list was read (that list lacks them). */
+  private readonly named = new Map<string, { owner: string; name: string; at: number }>();
+  /** The last VM list read, and the compute version it was read at. */
+  private seen: { version: number | undefined; vms: VmRecord[] } | undefined;
   /** Deletes under way: what their tombstone will say. */
   private readonly deleting = new Map<string, Tombstone>();
   /** Snapshots being made or that failed: machine → name → state. */
@@ -158,9 +164,59 @@ export class Cloud {
   // ---- machines ----
 
   private packageName = (uuid: string) => this.packages.find(uuid)?.name ?? '';
+  /** Machines made from VM records, while the record (the same object) and the packages stay. */
+  private readonly mapped = new WeakMap<VmRecord, { pkgs: string; machine: Machine }>();
+  /** Bumped when what listMachines shows changes outside the VMs (a create begun, a delete ended). */
+  private changes = 0;
 
   machineOf(vm: VmRecord): Machine {
-    return toMachine(vm, { packageName: this.packageName });
+    const pkgs = this.packages.version();
+    const hit = this.mapped.get(vm);
+    if (hit?.pkgs === pkgs) return hit.machine;
+    const machine = toMachine(vm, { packageName: this.packageName });
+    this.mapped.set(vm, { pkgs, machine });
+    return machine;
+  }
+
+  /**
+   * Changes whenever what listMachines would answer may have; undefined when that cannot be told
+   * (then nothing may be kept).
+   */
+  listVersion(): string | undefined {
+    const v = this.compute.version();
+    return v === undefined ? undefined : `${v}/${this.changes}/${this.packages.version()}`;
+  }
+
+  /** Every VM, as compute has them; the list is kept as the last one seen. */
+  private async allVms(): Promise<VmRecord[]> {
+    const version = this.compute.version();
+    const started = Date.now();
+    const vms = await this.compute.vms();
+    this.seen = { version, vms };
+    for (const [k, r] of this.named) if (r.at < started) this.named.delete(k);
+    return vms;
+  }
+
+  /**
+   * Has the account a machine of that name (VMAPI refuses a second)? From the last VM list seen when
+   * nothing changed since; when something did, its VMs of that name are each looked at again (one
+   * might have gone or been renamed) rather than every VM read anew: a thousand VMs cost a fifth of a
+   * second to read. What this can miss is a VM of that name made outside CloudAPI since that list.
+   */
+  private async nameTaken(owner: string, name: string): Promise<boolean> {
+    const match = (vm: VmRecord) => vm.owner_uuid === owner && vm.alias === name && vm.state !== 'destroyed';
+    for (const p of this.pending.values())
+      if (p.owner === owner && p.machine.name === name && p.machine.state !== 'failed') return true;
+    const seen = this.seen;
+    if (!seen || seen.version === undefined) return (await this.allVms()).some(match);
+    if (seen.version === this.compute.version()) return seen.vms.some(match);
+    const candidates = new Set(seen.vms.filter(match).map((vm) => vm.uuid));
+    for (const [uuid, n] of this.named) if (n.owner === owner && n.name === name) candidates.add(uuid);
+    for (const uuid of candidates) {
+      const now = await this.compute.vm(uuid);
+      if (now && match(now)) return true;
+    }
+    return false;
   }
 
   /** The account's machines (with those being created), filtered as ListMachines does. */
@@ -170,7 +226,7 @@ export class Cloud {
     const stateOk = state === undefined ? () => true : statesFor(state);
     const out: Machine[] = [];
     const seen = new Set<string>();
-    for (const vm of await this.compute.vms()) {
+    for (const vm of await this.allVms()) {
       if (vm.owner_uuid !== account.uuid) continue;
       seen.add(vm.uuid);
       out.push(this.machineOf(vm));
@@ -239,7 +295,7 @@ export class Cloud {
   /** Addresses VMs hold on a network. */
   private async usedOn(net: CloudNetwork): Promise<string[]> {
     const out: string[] = [];
-    for (const vm of await this.compute.vms())
+    for (const vm of await this.allVms())
       for (const n of (vm.nics as
         { ip?: string; network_uuid?: string; nic_tag?: string; vlan_id?: number }[] | undefined) ?? []) {
         if (typeof n.ip !== 'string') continue;
@@ -331,7 +387,7 @@ export class Cloud {
     if (!pkg || !pkg.active) throw notFound(`package ${pkgId} not found`);
     if (!account.keys.length)
       throw new CloudError('KeyRequired', 'At least one SSH key is required to provision');
-    if (typeof body.name === 'string' && (await this.listMachines(account, { name: body.name })).length)
+    if (typeof body.name === 'string' && (await this.nameTaken(account.uuid, body.name)))
       throw invalid(`machine name ${body.name} is already in use`);
     const wanted: { id: string; ip?: string }[] =
       requestedNetworks(body.networks) ?? this.defaultNetworks(account);
@@ -373,21 +429,41 @@ export class Cloud {
       // Started here; answered once the payload passed its checks (its first progress) or failed them.
       const { done } = await firstProgress((op) => this.compute.create(payload, op));
       this.pending.set(uuid, { owner: account.uuid, machine });
+      this.changes++;
       this.background(
         done.then(
           () => {
+            if (machine.name)
+              this.named.set(uuid, { owner: account.uuid, name: machine.name, at: Date.now() });
             this.pending.delete(uuid);
+            this.changes++;
             release();
             this.record(uuid, 'provision', true, caller);
           },
           () => {
             release();
             this.pending.set(uuid, { owner: account.uuid, machine: { ...machine, state: 'failed' } });
+            this.changes++;
             this.record(uuid, 'provision', false, caller);
           },
         ),
       );
-      return machine;
+      // A create that is done soon (a zone: a tenth of a second) is answered done, so that a client
+      // that waits (`triton instance create -w`) sees it running at its first look; a longer one is
+      // answered `provisioning` after a while, as CloudAPI answers every create.
+      const soon = await Promise.race([
+        done.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((r) => setTimeout(() => r(false), CREATE_ANSWER_WAIT_MS).unref()),
+      ]);
+      if (!soon) return machine;
+      return (
+        (await this.getMachine(account, uuid).catch(() => undefined)) ??
+        this.pending.get(uuid)?.machine ??
+        machine
+      );
     } catch (err) {
       release();
       throw err;
@@ -428,7 +504,11 @@ export class Cloud {
       case 'rename': {
         const name = requireField(body, 'name');
         if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,188}$/.test(name)) throw invalid(`name '${name}' is invalid`);
-        return job('rename', () => this.compute.update(vm.uuid, { alias: name }));
+        if (await this.nameTaken(account.uuid, name)) throw invalid(`machine name ${name} is already in use`);
+        return job('rename', async () => {
+          await this.compute.update(vm.uuid, { alias: name });
+          this.named.set(vm.uuid, { owner: account.uuid, name, at: Date.now() });
+        });
       }
       case 'enable_firewall':
       case 'disable_firewall':
@@ -466,6 +546,7 @@ export class Cloud {
         this.bury(account.uuid, machine);
       } finally {
         this.deleting.delete(vm.uuid);
+        this.changes++;
       }
     });
   }

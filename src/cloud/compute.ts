@@ -14,6 +14,11 @@ import { VmError, type VmRecord } from '../vm/index.ts';
 export interface Compute {
   /** Every VM, on every node. */
   vms(): Promise<VmRecord[]>;
+  /**
+   * Changes whenever any VM changes, while something watches them (undefined otherwise: nothing
+   * derived from `vms()` may then be kept).
+   */
+  version(): number | undefined;
   /** One VM, wherever it is; undefined when none has that UUID. */
   vm(uuid: string): Promise<VmRecord | undefined>;
   /** Create (the payload has its uuid); resolves once the VM exists and booted if asked. */
@@ -41,13 +46,27 @@ export interface Compute {
 
 /** The compute of one host: its pools, as vmadm sees them. */
 export class LocalCompute implements Compute {
+  private watched: { vms: () => Promise<VmRecord[]>; version: () => number | undefined } | undefined;
+
   constructor(
     private readonly host: Host,
     private readonly server: () => Promise<string>,
   ) {}
 
+  /**
+   * Read the VMs through a watched, cached list (zonixd's API keeps one, with a generation that
+   * changes with every VM change) rather than from the pools at each call.
+   */
+  useWatchedList(vms: () => Promise<VmRecord[]>, version: () => number | undefined): void {
+    this.watched = { vms, version };
+  }
+
   vms(): Promise<VmRecord[]> {
-    return this.host.allVms();
+    return this.watched?.vms() ?? this.host.allVms();
+  }
+
+  version(): number | undefined {
+    return this.watched?.version();
   }
 
   /** The pool a VM is on (the system pool's first). */

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NicTag } from '../net/index.ts';
 import type { DocStore } from '../storage/index.ts';
+import { DocCache } from './doc-cache.ts';
 import { CloudError, invalid, notFound } from './errors.ts';
 
 export interface CloudNetwork {
@@ -143,18 +144,19 @@ export class Networks {
   private readonly pending = new Map<string, Set<string>>();
   private queue: Promise<unknown> = Promise.resolve();
 
+  private readonly cache: DocCache<CloudNetwork>;
+
   constructor(
     private readonly docs: () => DocStore,
     private readonly tag: (name: string) => NicTag | undefined,
-  ) {}
+  ) {
+    this.cache = new DocCache(docs);
+  }
 
   list(): CloudNetwork[] {
-    const d = this.docs();
-    return d
-      .keys()
-      .map((k) => d.get<CloudNetwork>(k))
-      .filter((n): n is CloudNetwork => n !== undefined)
-      .sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+    return [...this.cache.all()].sort(
+      (a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name),
+    );
   }
 
   find(id: string): CloudNetwork | undefined {

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DocStore } from '../storage/index.ts';
+import { DocCache } from './doc-cache.ts';
 import { invalid, notFound } from './errors.ts';
 
 export interface Package {
@@ -82,15 +83,19 @@ function int(field: string, v: unknown, min: number, max: number): number {
 }
 
 export class Packages {
-  constructor(private readonly docs: () => DocStore) {}
+  private readonly cache: DocCache<Package>;
+
+  constructor(private readonly docs: () => DocStore) {
+    this.cache = new DocCache(docs);
+  }
+
+  /** Changes when a package is added or deleted. */
+  version(): string {
+    return this.cache.stamp();
+  }
 
   list(): Package[] {
-    const d = this.docs();
-    const stored = d
-      .keys()
-      .map((k) => d.get<Package>(k))
-      .filter((p): p is Package => p !== undefined);
-    return [...BUILTIN_PACKAGES, ...stored].sort(
+    return [...BUILTIN_PACKAGES, ...this.cache.all()].sort(
       (a, b) => a.memory - b.memory || a.name.localeCompare(b.name),
     );
   }

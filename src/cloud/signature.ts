@@ -1,14 +1,16 @@
 /**
  * CloudAPI's HTTP Signature auth (draft-cavage, as the `triton` CLI signs): http-signature parses
- * the Authorization header and checks the date's skew, the account's key (sshpk) checks the
- * signature. Keys are looked up under the keyId's login, never by fingerprint alone.
+ * the Authorization header and checks the date's skew and the algorithm; the account's key (read by
+ * sshpk) checks the signature through node:crypto. Keys are looked up under the keyId's login, never
+ * by fingerprint alone.
  * @module
  */
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import httpSignature from 'http-signature';
 import type { Account, AccountKey } from './accounts.ts';
 import { CloudError } from './errors.ts';
-import { normalizeFingerprint } from './keys.ts';
+import { normalizeFingerprint, parseKey } from './keys.ts';
 
 /** The algorithms CloudAPI allows (rsa-sha1 for old ssh-agents). */
 const ALGORITHMS = [
@@ -27,6 +29,35 @@ export interface Caller {
   account: Account;
   key: AccountKey;
   keyId: string;
+}
+
+/** An account key as node:crypto holds it, made once per key (sshpk reads OpenSSH's format). */
+const keys = new Map<string, { type: string; key: KeyObject }>();
+function publicKey(text: string): { type: string; key: KeyObject } {
+  let k = keys.get(text);
+  if (!k) {
+    const p = parseKey(text);
+    k = { type: p.type, key: createPublicKey(p.key.toString('pkcs8')) };
+    if (keys.size > 10_000) keys.clear();
+    keys.set(text, k);
+  }
+  return k;
+}
+
+/**
+ * Check the signature with node:crypto (OpenSSL): what http-signature's own check does through
+ * sshpk, whose Ed25519 is plain JavaScript and fifty times slower. The algorithm names the key's
+ * type and the hash (`rsa-sha256`, `ecdsa-sha384`, `ed25519-sha512`); ECDSA signatures are DER.
+ */
+function verifyWith(k: { type: string; key: KeyObject }, parsed: httpSignature.ParseResponse): boolean {
+  const [type, hash] = parsed.params.algorithm.toLowerCase().split('-');
+  if (type !== k.type || !hash) return false;
+  return cryptoVerify(
+    type === 'ed25519' ? null : hash,
+    Buffer.from(parsed.signingString),
+    k.key,
+    Buffer.from(parsed.params.signature, 'base64'),
+  );
 }
 
 const noAuth = () =>
@@ -68,7 +99,7 @@ export function verifyRequest(
     throw new CloudError('InvalidCredentials', `Invalid KeyId ${keyId} in authorization header`);
   let ok: boolean;
   try {
-    ok = httpSignature.verifySignature(parsed, key.key);
+    ok = verifyWith(publicKey(key.key), parsed);
   } catch {
     ok = false;
   }

@@ -326,6 +326,11 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     assert.deepEqual(vm.tags, { role: 'web' });
     const list = await tok(who.alice, ['instance', 'list']);
     assert.match(list, /web1\s+.*running/);
+    // A second machine of that name is refused (VMAPI's rule), creating nothing.
+    const dup = await triton(who.alice, ['instance', 'create', '-n', 'web1', image, 'zt-small']);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /machine name web1 is already in use/);
+    assert.equal((await ok('vmadm', ['list', '-H', '-o', 'uuid', 'alias=web1'])).trim(), web1.id);
   });
 
   it('rename and resize', async () => {
