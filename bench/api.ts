@@ -14,9 +14,19 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { createBtrfsPool, log, median, positiveInt, runBenchmark, table, type BenchRun } from './lib.ts';
+import {
+  createBtrfsPool,
+  limited,
+  loadUrl,
+  log,
+  median,
+  positiveInt,
+  runBenchmark,
+  table,
+  type BenchRun,
+  type Load,
+} from './lib.ts';
 import { dropHostStartupCosts, ownProcessEnv, removeCgroups, startZonixd } from './zone-helpers.ts';
 
 const VMS = positiveInt(process.env.ZONIX_BENCH_VMS, 1000);
@@ -28,12 +38,6 @@ const CGROUP_PARENT = `zonix-bench-api-${process.pid}`;
 process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
 const droppedEnv = dropHostStartupCosts();
 
-interface Load {
-  rps: number;
-  p99: number;
-  p50: number;
-  bytes: number;
-}
 interface Result {
   vms: number;
   running: number;
@@ -66,26 +70,12 @@ async function bareServer(file: string, type: string): Promise<{ url: string; st
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
 
-async function load(url: string, headers: Record<string, string>): Promise<Load> {
-  // A short warm-up, then the measured run.
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers });
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
-  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, bytes: r.throughput.average };
-}
+const load = (url: string, headers: Record<string, string>) =>
+  loadUrl(url, headers, { connections: CONNECTIONS, seconds: SECONDS });
 
 function rssOf(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) * 1024;
-}
-
-async function limited<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 async function runBench(run: BenchRun): Promise<Result> {

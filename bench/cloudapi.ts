@@ -15,9 +15,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import autocannon from 'autocannon';
 import httpSignature from 'http-signature';
-import { createBtrfsPool, log, median, positiveInt, runBenchmark, table, type BenchRun } from './lib.ts';
+import {
+  createBtrfsPool,
+  limited,
+  loadUrl,
+  log,
+  median,
+  positiveInt,
+  runBenchmark,
+  table,
+  type BenchRun,
+  type Load,
+} from './lib.ts';
 import { dropHostStartupCosts, removeCgroups, startZonixd } from './zone-helpers.ts';
 
 const VMS = positiveInt(process.env.ZONIX_BENCH_VMS, 1000);
@@ -31,11 +41,6 @@ process.env.ZONIX_CGROUP_PARENT = CGROUP_PARENT;
 const droppedEnv = dropHostStartupCosts();
 const exec = promisify(execFile);
 
-interface Load {
-  rps: number;
-  p99: number;
-  p50: number;
-}
 interface Result {
   vms: number;
   cloud: Load;
@@ -47,12 +52,8 @@ interface Result {
   vmadmCreate: number[];
 }
 
-async function load(url: string, headers: Record<string, string>): Promise<Load> {
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers });
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
-  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50 };
-}
+const load = (url: string, headers: Record<string, string>) =>
+  loadUrl(url, headers, { connections: CONNECTIONS, seconds: SECONDS });
 
 /** The headers of a request signed as the triton CLI signs (http-signature, the account's key). */
 function signedHeaders(
@@ -102,15 +103,6 @@ async function timed(
     );
   });
   return { ms: performance.now() - t0, out };
-}
-
-async function limited<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 async function runBench(run: BenchRun): Promise<Result> {

@@ -367,3 +367,32 @@ export async function runBenchmark<R>(
   console.log(`RESULT ${JSON.stringify(result)}`);
   return 0;
 }
+
+/** Run `fn` over `items`, at most `limit` at once. */
+export async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export interface Load {
+  rps: number;
+  p99: number;
+  p50: number;
+  bytes: number;
+}
+
+/** autocannon on `url`: a 2 s warm-up, then the measured run; any error or non-2xx answer fails it. */
+export async function loadUrl(
+  url: string,
+  headers: Record<string, string>,
+  opts: { connections: number; seconds: number },
+): Promise<Load> {
+  const { default: autocannon } = await import('autocannon');
+  await autocannon({ url, connections: opts.connections, duration: 2, headers });
+  const r = await autocannon({ url, connections: opts.connections, duration: opts.seconds, headers });
+  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, bytes: r.throughput.average };
+}

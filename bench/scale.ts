@@ -16,6 +16,7 @@ import {
   exec,
   fmtMs,
   fmtX,
+  limited,
   log,
   median,
   positiveInt,
@@ -56,15 +57,6 @@ interface Result {
   listMs: number;
   listOwnMs: number;
   listRuns: number;
-}
-
-/** Run `fn` over `items`, at most `limit` at once. */
-async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** A command with every stdio on /dev/null (a detached container keeps what it is given). */
