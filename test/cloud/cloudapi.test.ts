@@ -383,8 +383,29 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
       ((await vmadmGet(web1.id)).snapshots as { name: string }[]).map((s) => s.name),
       ['s1'],
     );
+    // Boot from it: rolled back, then running.
+    await tok(who.alice, ['instance', 'start', '-w', '--snapshot', 's1', web1.id]);
+    assert.equal((await vmadmGet(web1.id)).state, 'running');
+    assert.equal(
+      (JSON.parse(await ok('zonix', ['account', 'get', 'alice'])) as { uuid: string }).uuid,
+      (await vmadmGet(web1.id)).owner_uuid,
+    );
     await tok(who.alice, ['instance', 'snapshot', 'delete', '-w', '-f', web1.id, 's1']);
     assert.deepEqual((await vmadmGet(web1.id)).snapshots ?? [], []);
+  });
+
+  it('keys: add, list and delete through CloudAPI, as zonix account key does', async () => {
+    const extra = await user('alice2', 'ed25519');
+    const out = await tok(who.alice, ['key', 'add', '-n', 'extra', `${extra.keyFile}.pub`]);
+    assert.match(out, new RegExp(`Added key "extra" \\(${extra.fp}\\)`));
+    assert.match(await tok(who.alice, ['key', 'list']), /extra/);
+    assert.match(await ok('zonix', ['account', 'key', 'list', 'alice']), /extra/);
+    // The new key signs for alice at once.
+    assert.match(await tok({ ...extra, login: 'alice' }, ['info']), /login: alice/);
+    await tok(who.alice, ['key', 'delete', '-f', 'extra']);
+    assert.doesNotMatch(await ok('zonix', ['account', 'key', 'list', 'alice']), /extra/);
+    const r = await triton({ ...extra, login: 'alice' }, ['info']);
+    assert.equal(r.code, 1);
   });
 
   it('firewall rules: create and list, per account', async () => {
