@@ -206,7 +206,10 @@ export async function main(argv: string[], io: Io = { stderr: process.stderr }):
     });
     // The cloud reads the VMs through the API's watched list.
     const watched = api;
-    compute.useWatchedList(watched.vms, () => watched.events.generation());
+    compute.useWatchedList(
+      () => watched.vms(),
+      () => watched.events.generation(),
+    );
     let url: string | undefined;
     if (listen) url = await api.app.listen({ host: listen.host, port: listen.port });
     else await api.app.ready();
