@@ -14,6 +14,7 @@ import { createPayload, machineState, requestedNetworks, statesFor, toMachine } 
 import { Networks, networkOf } from './networks.ts';
 import { BUILTIN_PACKAGES, packagePayload, Packages } from './packages.ts';
 import { snapshotName } from './cloud.ts';
+import { parseSignature } from './signature.ts';
 
 /** A DocStore in a folder of its own (the pool keeps the real ones the same way). */
 function memDocs(): DocStore {
@@ -278,5 +279,60 @@ describe('machines', () => {
 
   it('name snapshots by the time, as CloudAPI does', () => {
     assert.equal(snapshotName(new Date('2026-11-26T15:29:19.123Z')), '20261126T152919Z');
+  });
+});
+
+describe('HTTP Signature headers', () => {
+  const date = 'Thu, 26 Nov 2026 15:28:55 GMT';
+  const at = Date.parse(date);
+  const req = (authorization: string, headers: Record<string, string> = { date }) => ({
+    method: 'GET',
+    url: '/test/machines?limit=1000&offset=0',
+    headers: { ...headers, authorization },
+  });
+  const sig = (alg: string, extra = '') =>
+    `Signature keyId="/test/keys/4e:7f",algorithm="${alg}",headers="(request-target) date"${extra},signature="c2ln"`;
+
+  it('give the signing string of the request as sent, for each algorithm CloudAPI allows', () => {
+    for (const alg of ['rsa-sha1', 'rsa-sha256', 'ecdsa-sha256', 'ecdsa-sha384', 'ed25519-sha512']) {
+      const p = parseSignature(req(sig(alg)), at);
+      assert.equal(p.algorithm, alg);
+      assert.equal(p.keyId, '/test/keys/4e:7f');
+      assert.equal(
+        p.signingString,
+        `(request-target): get /test/machines?limit=1000&offset=0\ndate: ${date}`,
+      );
+    }
+    // Without `headers`, only the date is signed.
+    assert.equal(
+      parseSignature(req('Signature keyId="/a/keys/b",algorithm="rsa-sha256",signature="x"'), at)
+        .signingString,
+      `date: ${date}`,
+    );
+  });
+
+  it('refuse what CloudAPI refuses, with its codes', () => {
+    assert.throws(
+      () => parseSignature(req(sig('hmac-sha256')), at),
+      /InvalidHeader|hmac-sha256 is not a supported algorithm/,
+    );
+    assert.throws(
+      () => parseSignature(req('Signature keyId="/a/keys/b",signature="x"'), at),
+      /algorithm was not specified/,
+    );
+    assert.throws(() => parseSignature(req('Signature keyId="/a/keys/b" junk'), at), /bad parameters/);
+    assert.throws(
+      () =>
+        parseSignature(
+          req('Signature keyId="/a/keys/b",algorithm="rsa-sha256",headers="(request-target)",signature="x"'),
+          at,
+        ),
+      /date was not in the request/,
+    );
+    assert.throws(() => parseSignature(req(sig('rsa-sha256'), {}), at), /date was not in the request/);
+    assert.throws(
+      () => parseSignature(req(sig('rsa-sha256')), at + 301_000),
+      /clock skew of 301.000s was greater than 300s/,
+    );
   });
 });

@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { sign as cryptoSign } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -64,7 +65,12 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
   const who = {} as Record<'alice' | 'bob' | 'carol' | 'dave' | 'mallory', Who>;
 
   /** A user with a HOME of their own and a key of `type`. */
-  const user = async (login: string, type: 'ed25519' | 'rsa' | 'ecdsa'): Promise<Who> => {
+  const user = async (
+    login: string,
+    type: 'ed25519' | 'rsa' | 'ecdsa',
+    bits?: number,
+    pem = false,
+  ): Promise<Who> => {
     const home = join(env.dir, `home-${login}`);
     mkdirSync(join(home, '.ssh'), { recursive: true });
     const keyFile = join(home, '.ssh', `id_${type}`);
@@ -72,7 +78,8 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
       '-q',
       '-t',
       type,
-      ...(type === 'rsa' ? ['-b', '2048'] : []),
+      ...(bits ? ['-b', String(bits)] : type === 'rsa' ? ['-b', '2048'] : []),
+      ...(pem ? ['-m', 'PEM'] : []),
       '-N',
       '',
       '-C',
@@ -116,7 +123,7 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
   /** A request signed by hand (for what the CLI never sends: a wrong key, a stale date). */
   const signed = (
     path: string,
-    o: { keyId: string; keyFile: string; date?: Date; method?: string },
+    o: { keyId: string; keyFile: string; date?: Date; method?: string; algorithm?: string },
   ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> => {
     const u = new URL(zonixd!.cloudapi);
     return new Promise((resolve, reject) => {
@@ -135,12 +142,27 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
         },
       );
       req.on('error', reject);
-      // Signed as the CLI signs (http-signature over sshpk), with the date given.
-      req.setHeader('date', (o.date ?? new Date()).toUTCString());
+      // Signed as the CLI signs (http-signature over sshpk), with the date given; ecdsa-sha384,
+      // which http-signature cannot make, by node:crypto from a PEM key.
+      const date = (o.date ?? new Date()).toUTCString();
+      req.setHeader('date', date);
+      if (o.algorithm === 'ecdsa-sha384') {
+        const data = `(request-target): ${(o.method ?? 'GET').toLowerCase()} ${path}\ndate: ${date}`;
+        const sig = cryptoSign('sha384', Buffer.from(data), readFileSync(o.keyFile, 'utf8')).toString(
+          'base64',
+        );
+        req.setHeader(
+          'authorization',
+          `Signature keyId="${o.keyId}",algorithm="ecdsa-sha384",headers="(request-target) date",signature="${sig}"`,
+        );
+        req.end();
+        return;
+      }
       httpSignature.sign(req, {
         key: readFileSync(o.keyFile, 'utf8'),
         keyId: o.keyId,
         headers: ['(request-target)', 'date'],
+        ...(o.algorithm ? { algorithm: o.algorithm } : {}),
       });
       req.end();
     });
@@ -447,6 +469,25 @@ describe('CloudAPI with the triton CLI', { skip, timeout: 900_000 }, () => {
     // Signed by alice's key but over another path than the one requested: a bad signature.
     const sig = await signed(path, { keyId: `/alice/keys/${who.alice.fp}`, keyFile: who.alice.keyFile });
     assert.equal(sig.status, 200);
+    // The other algorithms CloudAPI takes: rsa-sha1 (old ssh-agents), ecdsa-sha384 (a P-384 key).
+    r = await signed('/carol', {
+      keyId: `/carol/keys/${who.carol.fp}`,
+      keyFile: who.carol.keyFile,
+      algorithm: 'rsa-sha1',
+    });
+    assert.equal(r.status, 200, r.body);
+    const erin = await user('erin', 'ecdsa', 384, true);
+    await ok('zonix', ['account', 'add', 'erin', '--key', `${erin.keyFile}.pub`]);
+    // (The triton CLI itself cannot sign with a P-384 key: 'SHA384 is not a supported hash algorithm'.)
+    r = await signed('/erin', {
+      keyId: `/erin/keys/${erin.fp}`,
+      keyFile: erin.keyFile,
+      algorithm: 'ecdsa-sha384',
+    });
+    assert.equal(r.status, 200, r.body);
+    r = await signed('/erin', { keyId: `/erin/keys/${who.carol.fp}`, keyFile: who.carol.keyFile });
+    assert.equal(r.status, 401, "carol's key is not erin's");
+    await ok('zonix', ['account', 'delete', 'erin']);
     r = await signed('/--ping', { keyId: 'nobody', keyFile: who.mallory.keyFile });
     assert.equal(r.status, 200, '/--ping needs no auth');
     assert.deepEqual((JSON.parse(r.body) as { ping: string }).ping, 'pong');
