@@ -192,13 +192,18 @@ export async function buildCloudApi(opts: CloudApiOptions): Promise<FastifyInsta
       );
     const path = (req.raw.url ?? '/').split('?')[0]!;
     if (path === '/--ping') return;
-    req.caller = verifyRequest(req.raw, (login) => cloud.accounts.list().find((a) => a.login === login));
+    // Keys are looked up under the keyId's login (a login, not a uuid).
+    req.caller = verifyRequest(req.raw, (login) => {
+      const a = cloud.accounts.find(login);
+      return a?.login === login ? a : undefined;
+    });
     const login = decodeURIComponent(path.split('/')[1] ?? '');
     if (login !== 'my' && login !== req.caller.account.login)
       throw new CloudError('NotAuthorized', `You do not have permission to access ${path}`);
   });
 
-  const me = (req: FastifyRequest): Account => cloud.accounts.get(req.caller!.account.uuid);
+  // The signer's account, as read for its signature.
+  const me = (req: FastifyRequest): Account => req.caller!.account;
   const callerInfo = (req: FastifyRequest) => ({
     type: 'signature',
     ip: req.ip,

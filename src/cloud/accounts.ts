@@ -62,7 +62,7 @@ export class Accounts {
 
   /** By login (case as given) or uuid. */
   find(loginOrUuid: string): Account | undefined {
-    return this.list().find((a) => a.login === loginOrUuid || a.uuid === loginOrUuid);
+    return this.cache.all().find((a) => a.login === loginOrUuid || a.uuid === loginOrUuid);
   }
 
   get(loginOrUuid: string): Account {

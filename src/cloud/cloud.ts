@@ -7,7 +7,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import type { Operation } from '../common/index.ts';
+import { ipv4ToNumber, numberToIpv4, type Operation } from '../common/index.ts';
 import { makeRecord, type FwRuleRecord } from '../net/index.ts';
 import type { VmRecord } from '../vm/index.ts';
 import { Accounts, type Account } from './accounts.ts';
@@ -20,9 +20,10 @@ import {
   requireField,
   statesFor,
   toMachine,
+  validMachineName,
   type Machine,
 } from './machines.ts';
-import { inSubnet, intToIp, ipToInt, Networks, usableBy, type CloudNetwork } from './networks.ts';
+import { inSubnet, Networks, usableBy, type CloudNetwork } from './networks.ts';
 import { packagePayload, Packages, type Package } from './packages.ts';
 
 export interface AuditEntry {
@@ -279,21 +280,16 @@ export class Cloud {
 
   /** How many addresses of the network's range are free. */
   async freeAddresses(net: CloudNetwork): Promise<number> {
-    const used = new Set(await this.usedOn(net));
+    const used = new Set(await this.addressesOn(net));
     if (net.gateway) used.add(net.gateway);
     let free = 0;
-    for (let n = ipToInt(net.provision_start_ip); n <= ipToInt(net.provision_end_ip); n++)
-      if (!used.has(intToIp(n))) free++;
+    for (let n = ipv4ToNumber(net.provision_start_ip); n <= ipv4ToNumber(net.provision_end_ip); n++)
+      if (!used.has(numberToIpv4(n))) free++;
     return free;
   }
 
   /** The addresses VMs hold on a network. */
-  addressesOn(net: CloudNetwork): Promise<string[]> {
-    return this.usedOn(net);
-  }
-
-  /** Addresses VMs hold on a network. */
-  private async usedOn(net: CloudNetwork): Promise<string[]> {
+  async addressesOn(net: CloudNetwork): Promise<string[]> {
     const out: string[] = [];
     for (const vm of await this.allVms())
       for (const n of (vm.nics as
@@ -316,39 +312,50 @@ export class Cloud {
   async placeNics(
     payload: Record<string, unknown>,
   ): Promise<{ payload: Record<string, unknown>; release: () => void }> {
+    if (!Array.isArray(payload.nics)) return { payload, release: () => undefined };
+    const all = payload.nics as unknown[];
+    const named = (n: unknown): n is Record<string, unknown> & { network_uuid: string } =>
+      typeof n === 'object' &&
+      n !== null &&
+      typeof (n as { network_uuid?: unknown }).network_uuid === 'string' &&
+      (n as { nic_tag?: unknown }).nic_tag === undefined;
+    const wanted = all.filter(named).map((nic) => {
+      const net = this.networks.find(nic.network_uuid);
+      if (!net) throw invalid(`nics: network ${nic.network_uuid} does not exist`);
+      return { net, ...(typeof nic.ip === 'string' ? { ip: nic.ip } : {}) };
+    });
+    const { held, release } = await this.hold(wanted);
+    let next = 0;
+    const nics = all.map((nic) => {
+      if (!named(nic)) return nic;
+      const { net, ip } = held[next++]!;
+      const { network_uuid: _u, ip: _ip, ...rest } = nic;
+      return { ...Networks.nic(net, ip, nic.primary === true), ...rest };
+    });
+    const resolvers = payload.resolvers ?? [...new Set(held.flatMap((h) => h.net.resolvers))];
+    return { payload: { ...payload, nics, ...(held.length ? { resolvers } : {}) }, release };
+  }
+
+  /**
+   * A free address on each network (or the one asked for), held until `release`; if one cannot be
+   * had, those already taken are let go.
+   */
+  private async hold(
+    wanted: { net: CloudNetwork; ip?: string }[],
+  ): Promise<{ held: { net: CloudNetwork; ip: string }[]; release: () => void }> {
     const held: { net: CloudNetwork; ip: string }[] = [];
     const release = () => held.splice(0).forEach((h) => this.networks.release(h.net, h.ip));
-    if (!Array.isArray(payload.nics)) return { payload, release };
     try {
-      const nics: unknown[] = [];
-      for (const n of payload.nics as unknown[]) {
-        const nic = n as Record<string, unknown>;
-        if (
-          !nic ||
-          typeof nic !== 'object' ||
-          typeof nic.network_uuid !== 'string' ||
-          nic.nic_tag !== undefined
-        ) {
-          nics.push(n);
-          continue;
-        }
-        const net = this.networks.find(nic.network_uuid);
-        if (!net) throw invalid(`nics: network ${nic.network_uuid} does not exist`);
-        const ip = await this.networks.allocate(
-          net,
-          () => this.usedOn(net),
-          typeof nic.ip === 'string' ? nic.ip : undefined,
-        );
-        held.push({ net, ip });
-        const { network_uuid: _u, ip: _ip, ...rest } = nic;
-        nics.push({ ...Networks.nic(net, ip, nic.primary === true), ...rest });
-      }
-      const resolvers = payload.resolvers ?? [...new Set(held.flatMap((h) => h.net.resolvers))];
-      return { payload: { ...payload, nics, ...(held.length ? { resolvers } : {}) }, release };
+      for (const w of wanted)
+        held.push({
+          net: w.net,
+          ip: await this.networks.allocate(w.net, () => this.addressesOn(w.net), w.ip),
+        });
     } catch (err) {
       release();
       throw err;
     }
+    return { held, release };
   }
 
   /** The networks an account may use; the first public one is its default. */
@@ -396,11 +403,8 @@ export class Cloud {
       if (!n || !usableBy(n, account.uuid)) throw notFound(`network ${w.id} not found`);
       return { net: n, ...(w.ip ? { ip: w.ip } : {}) };
     });
-    const held: { net: CloudNetwork; ip: string }[] = [];
-    const release = () => held.splice(0).forEach((h) => this.networks.release(h.net, h.ip));
+    const { held, release } = await this.hold(nets);
     try {
-      for (const n of nets)
-        held.push({ net: n.net, ip: await this.networks.allocate(n.net, () => this.usedOn(n.net), n.ip) });
       const uuid = randomUUID();
       const payload = {
         uuid,
@@ -503,7 +507,7 @@ export class Cloud {
       }
       case 'rename': {
         const name = requireField(body, 'name');
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,188}$/.test(name)) throw invalid(`name '${name}' is invalid`);
+        if (!validMachineName(name)) throw invalid(`name '${name}' is invalid`);
         if (await this.nameTaken(account.uuid, name)) throw invalid(`machine name ${name} is already in use`);
         return job('rename', async () => {
           await this.compute.update(vm.uuid, { alias: name });

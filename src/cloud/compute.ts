@@ -69,29 +69,13 @@ export class LocalCompute implements Compute {
     return this.watched?.version();
   }
 
-  /** The pool a VM is on (the system pool's first). */
-  private async poolOf(uuid: string): Promise<string | undefined> {
-    for (const name of [
-      this.host.pool().name,
-      ...importedPoolNames().filter((n) => n !== this.host.pool().name),
-    ]) {
-      try {
-        await this.host.get(uuid, { pool: name });
-        return name;
-      } catch (err) {
-        if (!(err instanceof VmError && err.code === 'ENOENT')) throw err;
-      }
-    }
-    return undefined;
-  }
-
   async vm(uuid: string): Promise<VmRecord | undefined> {
-    const pool = await this.poolOf(uuid);
+    const pool = await this.host.poolOf(uuid);
     return pool === undefined ? undefined : this.host.get(uuid, { pool });
   }
 
   private async on<T>(uuid: string, f: (pool: string) => Promise<T>): Promise<T> {
-    const pool = await this.poolOf(uuid);
+    const pool = await this.host.poolOf(uuid);
     if (pool === undefined) throw new VmError('ENOENT', `zoneadm: ${uuid}: No such zone configured`);
     return f(pool);
   }

@@ -4,7 +4,7 @@
  * image and networks are is given by the caller.
  * @module
  */
-import type { VmRecord } from '../vm/index.ts';
+import { BRAND_NAMES, brandDriver, getBrand, type VmRecord } from '../vm/index.ts';
 import { invalid, missing } from './errors.ts';
 import { Networks, type CloudNetwork } from './networks.ts';
 import { packagePayload, type Package } from './packages.ts';
@@ -63,7 +63,8 @@ export function statesFor(filter: string): (s: string) => boolean {
   }
 }
 
-const HVM = new Set(['kvm', 'bhyve']);
+/** A machine name: what CloudAPI takes (and vmadm keeps as alias and hostname). */
+export const validMachineName = (name: string): boolean => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,188}$/.test(name);
 
 interface Nic {
   mac?: string;
@@ -121,7 +122,7 @@ const text = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 /** A VM as CloudAPI shows it. Every machine has a UUID `image` (the CLI asserts it). */
 export function toMachine(vm: VmRecord, ctx: MachineContext, opts: { deleted?: boolean } = {}): Machine {
   const brand = text(vm.brand, 'joyent');
-  const hvm = HVM.has(brand);
+  const hvm = getBrand(brand)?.hvm === true;
   const disks = (vm.disks as { image_uuid?: string; size?: number }[] | undefined) ?? [];
   const nics = ((vm.nics as Nic[] | undefined) ?? []).filter((n) => typeof n.ip === 'string');
   const ips = nics.map((n) => n.ip!).filter((ip) => ip !== 'dhcp' && ip !== 'addrconf');
@@ -193,14 +194,18 @@ export function createPayload(body: Record<string, unknown>, inputs: CreateInput
     Object.assign(tags, body.tags);
   if (inputs.authorizedKeys) metadata.root_authorized_keys = inputs.authorizedKeys;
   const name = body.name;
-  if (name !== undefined && (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,188}$/.test(name)))
+  if (name !== undefined && (typeof name !== 'string' || !validMachineName(name)))
     throw invalid(`name ${JSON.stringify(name)} is invalid`);
   const imageType = inputs.image.type ?? 'zone-dataset';
   const brand =
     typeof body.brand === 'string'
       ? body.brand
-      : (inputs.image.requirements?.brand ?? (imageType === 'lx-dataset' ? 'lx' : 'joyent'));
-  if (HVM.has(brand)) throw invalid(`brand ${brand} is not supported yet on this host`);
+      : (inputs.image.requirements?.brand ??
+        BRAND_NAMES.find((b) => getBrand(b)!.imageTypes.includes(imageType)) ??
+        'joyent');
+  // A brand whose driver cannot run VMs yet (kvm, bhyve: issue 14) is refused before anything is made.
+  if (brandDriver(brand)?.bootable === false)
+    throw invalid(`brand ${brand} is not supported yet on this host`);
   return {
     brand,
     image_uuid: inputs.image.uuid,

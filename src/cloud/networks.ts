@@ -7,8 +7,10 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { ipv4ToNumber, numberToIpv4 } from '../common/index.ts';
 import type { NicTag } from '../net/index.ts';
 import type { DocStore } from '../storage/index.ts';
+import { isIPv4, VM_UUID } from '../vm/index.ts';
 import { DocCache } from './doc-cache.ts';
 import { CloudError, invalid, notFound } from './errors.ts';
 
@@ -48,29 +50,23 @@ export interface NetworkRequest {
   description?: string;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export const ipToInt = (ip: string): number =>
-  ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0) >>> 0;
-export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 
 /** `10.88.0.0/24` → network, prefix, mask, first and last address (as numbers). */
 export function cidr(text: string): { network: number; prefix: number; netmask: string; last: number } {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
   const prefix = m ? Number(m[2]) : NaN;
-  if (!m || !IPV4.test(m[1]!) || prefix < 8 || prefix > 30)
+  if (!m || !isIPv4(m[1]!) || prefix < 8 || prefix > 30)
     throw invalid(`subnet '${text}' is invalid: an IPv4 subnet with a /8 to /30 prefix`);
   const mask = (~0 << (32 - prefix)) >>> 0;
-  const network = (ipToInt(m[1]!) & mask) >>> 0;
-  return { network, prefix, netmask: intToIp(mask), last: (network + 2 ** (32 - prefix) - 1) >>> 0 };
+  const network = (ipv4ToNumber(m[1]!) & mask) >>> 0;
+  return { network, prefix, netmask: numberToIpv4(mask), last: (network + 2 ** (32 - prefix) - 1) >>> 0 };
 }
 
 export function inSubnet(net: Pick<CloudNetwork, 'subnet'>, ip: string): boolean {
-  if (!IPV4.test(ip)) return false;
+  if (!isIPv4(ip)) return false;
   const c = cidr(net.subnet);
-  const n = ipToInt(ip);
+  const n = ipv4ToNumber(ip);
   return n > c.network && n < c.last;
 }
 
@@ -86,13 +82,14 @@ export function networkOf(req: NetworkRequest, tag: NicTag | undefined, now = ne
   const host = tag.net && vlan === 0 ? tag.net : undefined;
   const hostGw = host?.gateway.split('/')[0];
   const subnetText =
-    req.subnet ?? (host ? `${intToIp(cidr(host.gateway).network)}/${cidr(host.gateway).prefix}` : undefined);
+    req.subnet ??
+    (host ? `${numberToIpv4(cidr(host.gateway).network)}/${cidr(host.gateway).prefix}` : undefined);
   if (!subnetText) throw invalid('subnet is required (such as 10.0.0.0/24)');
   const c = cidr(subnetText);
-  const subnet = `${intToIp(c.network)}/${c.prefix}`;
+  const subnet = `${numberToIpv4(c.network)}/${c.prefix}`;
   const within = (field: string, ip: string) => {
-    if (!IPV4.test(ip)) throw invalid(`${field} '${ip}' is not an IPv4 address`);
-    const n = ipToInt(ip);
+    if (!isIPv4(ip)) throw invalid(`${field} '${ip}' is not an IPv4 address`);
+    const n = ipv4ToNumber(ip);
     if (n <= c.network || n >= c.last) throw invalid(`${field} ${ip} is not in ${subnet}`);
     return n;
   };
@@ -103,19 +100,19 @@ export function networkOf(req: NetworkRequest, tag: NicTag | undefined, now = ne
   if (host && host.dhcp && !req.provision_end_ip) {
     // Below the DHCP server's range, which is the upper half unless the tag says otherwise.
     const dhcpStart = host.range
-      ? ipToInt(host.range[0])
+      ? ipv4ToNumber(host.range[0])
       : c.network + Math.max(2, Math.floor((c.last - c.network + 1) / 2));
     end = Math.min(end, dhcpStart - 1);
   }
-  if (gateway !== undefined && start === ipToInt(gateway) && !req.provision_start_ip) start += 1;
-  if (start > end) throw invalid(`provision range ${intToIp(start)}-${intToIp(end)} is empty`);
+  if (gateway !== undefined && start === ipv4ToNumber(gateway) && !req.provision_start_ip) start += 1;
+  if (start > end) throw invalid(`provision range ${numberToIpv4(start)}-${numberToIpv4(end)} is empty`);
   const resolvers = req.resolvers ?? (hostGw ? [hostGw] : []);
-  for (const r of resolvers) if (!IPV4.test(r)) throw invalid(`resolver '${r}' is not an IPv4 address`);
+  for (const r of resolvers) if (!isIPv4(r)) throw invalid(`resolver '${r}' is not an IPv4 address`);
   for (const [dst, gw] of Object.entries(req.routes ?? {}))
-    if (!IPV4.test(gw) || !(IPV4.test(dst) || /^[\d.]+\/\d{1,2}$/.test(dst)))
+    if (!isIPv4(gw) || !(isIPv4(dst) || /^[\d.]+\/\d{1,2}$/.test(dst)))
       throw invalid(`route ${dst} via ${gw} is invalid`);
   for (const o of req.owner_uuids ?? [])
-    if (!UUID.test(o)) throw invalid(`owner_uuids: '${o}' is not a UUID`);
+    if (!VM_UUID.test(o)) throw invalid(`owner_uuids: '${o}' is not a UUID`);
   return {
     uuid: randomUUID(),
     name: req.name,
@@ -124,8 +121,8 @@ export function networkOf(req: NetworkRequest, tag: NicTag | undefined, now = ne
     subnet,
     netmask: c.netmask,
     ...(gateway !== undefined ? { gateway } : {}),
-    provision_start_ip: intToIp(start),
-    provision_end_ip: intToIp(end),
+    provision_start_ip: numberToIpv4(start),
+    provision_end_ip: numberToIpv4(end),
     resolvers,
     ...(req.routes && Object.keys(req.routes).length ? { routes: req.routes } : {}),
     public: req.public ?? !req.owner_uuids?.length,
@@ -176,8 +173,8 @@ export class Networks {
       (n) =>
         n.nic_tag === net.nic_tag &&
         n.vlan_id === net.vlan_id &&
-        (inSubnet(n, intToIp(cidr(net.subnet).network + 1)) ||
-          inSubnet(net, intToIp(cidr(n.subnet).network + 1))),
+        (inSubnet(n, numberToIpv4(cidr(net.subnet).network + 1)) ||
+          inSubnet(net, numberToIpv4(cidr(n.subnet).network + 1))),
     );
     if (clash) throw invalid(`subnet ${net.subnet} overlaps network ${clash.name} (${clash.subnet})`);
     this.docs().put(net.uuid, net);
@@ -208,8 +205,8 @@ export class Networks {
         if (taken.has(wanted)) throw invalid(`ip ${wanted} is already taken on network ${net.name}`);
         return this.hold(net, wanted);
       }
-      for (let n = ipToInt(net.provision_start_ip); n <= ipToInt(net.provision_end_ip); n++) {
-        const ip = intToIp(n);
+      for (let n = ipv4ToNumber(net.provision_start_ip); n <= ipv4ToNumber(net.provision_end_ip); n++) {
+        const ip = numberToIpv4(n);
         if (!taken.has(ip)) return this.hold(net, ip);
       }
       throw new CloudError('InsufficientCapacity', `network ${net.name} has no free address`);

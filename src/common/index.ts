@@ -10,3 +10,4 @@ export * from './proc.ts';
 export * from './operation.ts';
 export * from './zone-files.ts';
 export * from './socket.ts';
+export * from './ipv4.ts';

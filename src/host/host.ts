@@ -126,6 +126,20 @@ export class Host {
     return openRuntime(this.runtimeName ?? hostRuntimeName());
   }
 
+  /** The imported pool VM `uuid` is on (the system pool's VMs first: most are there), if any. */
+  async poolOf(uuid: string): Promise<string | undefined> {
+    const sys = this.pool().name;
+    for (const name of [sys, ...importedPoolNames().filter((n) => n !== sys)]) {
+      try {
+        await this.get(uuid, { pool: name });
+        return name;
+      } catch (err) {
+        if (!(err instanceof VmError && err.code === 'ENOENT')) throw err;
+      }
+    }
+    return undefined;
+  }
+
   /** The named pool, or the system pool. */
   pool(name?: string): Pool {
     return systemPool(name);
@@ -259,16 +273,8 @@ export class Host {
     return {
       serverUuid: await hostUuid(),
       update: async (uuid, payload) => {
-        // The VM's pool: the system pool's VMs first (most are there), then the others'.
-        const pools = [undefined, ...importedPoolNames().filter((n) => n !== this.pool().name)];
-        for (const [i, pool] of pools.entries()) {
-          try {
-            await this.update(uuid, payload, { pool });
-            return;
-          } catch (err) {
-            if (!(err instanceof VmError && err.code === 'ENOENT') || i === pools.length - 1) throw err;
-          }
-        }
+        // On the VM's pool; one it is on none of answers as the system pool does (not found).
+        await this.update(uuid, payload, { pool: await this.poolOf(uuid) });
       },
       // Asked afresh each time: a VM runs, or a command (a start) is at work on it.
       isLive: (uuid) => this.core().liveness()(uuid),

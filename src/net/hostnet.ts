@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, processAlive, ZonixError } from '../common/index.ts';
+import { ipv4ToNumber, isErrno, numberToIpv4, processAlive, ZonixError } from '../common/index.ts';
 import { run, runPath } from '../platform/index.ts';
 import { ip, nft, sysctl } from './exec.ts';
 import { bridgeName } from './names.ts';
@@ -23,11 +23,11 @@ export function subnetOf(cidr: string): {
 } {
   const [addr, bits] = cidr.split('/');
   const prefix = Number(bits);
-  const n = addr!.split('.').reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
+  const n = ipv4ToNumber(addr!);
   const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
   const net = (n & mask) >>> 0;
   const size = 2 ** (32 - prefix);
-  const str = (x: number) => [24, 16, 8, 0].map((s) => (x >>> s) & 255).join('.');
+  const str = numberToIpv4;
   const start = net + Math.max(2, Math.floor(size / 2));
   return { network: str(net), prefix, netmask: str(mask), range: [str(start), str(net + size - 2)] };
 }

@@ -32,6 +32,7 @@ export {
   type BrandInfo,
 } from '../brands/info.ts';
 export { PROPERTIES, getProperty, isReadOnly } from './properties.ts';
+export { isIPv4 } from './ip.ts';
 export {
   DISK_PROPERTIES,
   FILESYSTEM_PROPERTIES,

@@ -5,6 +5,7 @@
  * but checks no address) would pay for nothing. A test holds them to `node:net`.
  * @module
  */
+import { ipv4ToNumber, numberToIpv4 } from '../../common/index.ts';
 
 const V4_SEG = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
 const V4 = `(?:${V4_SEG}\\.){3}${V4_SEG}`;
@@ -35,10 +36,6 @@ export function isAutoConfig(ip: unknown): boolean {
   return ip === 'dhcp' || ip === 'addrconf';
 }
 
-function ipv4ToNumber(addr: string): number {
-  return addr.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-
 /** A dotted IPv4 mask made of leading ones only (`255.255.255.0`). */
 export function isIPv4Netmask(mask: unknown): boolean {
   if (typeof mask !== 'string' || !isIPv4(mask)) return false;
@@ -59,8 +56,7 @@ export function netmaskToBits(mask: string): number {
 
 /** IPv4 netmask for a prefix length. */
 export function bitsToNetmask(bits: number): string {
-  const n = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+  return numberToIpv4(bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
 }
 
 function splitPrefix(cidr: string): [string, number] | undefined {
