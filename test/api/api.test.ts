@@ -355,6 +355,8 @@ describe('zonixd API', { skip, timeout: 600_000 }, () => {
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
       term.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );
+    // Typed once the shell shows its prompt (typed before, it can reach a terminal still being set up).
+    for (let i = 0; i < 100 && !/[$#] $/.test(output()); i++) await sleep(50);
     term.send(JSON.stringify({ type: 'resize', cols: 120, rows: 40 }));
     term.send(JSON.stringify({ type: 'input', data: 'hostname; stty size; echo done-$((6*7))\n' }));
     for (let i = 0; i < 100 && !output().includes('done-42'); i++) await sleep(100);
