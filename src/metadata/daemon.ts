@@ -21,6 +21,8 @@ export interface ControlRequest {
   uuid?: string;
   zonepath?: string;
   pid?: number;
+  /** serve: a hardware guest's serial socket (see ServeRecord). */
+  guestSerial?: string;
 }
 
 export interface ControlReply {
@@ -80,7 +82,11 @@ export async function startMetadataDaemon(
   const handle = async (req: ControlRequest): Promise<ControlReply> => {
     switch (req.op) {
       case 'serve':
-        await md.serve({ uuid: String(req.uuid), zonepath: String(req.zonepath) });
+        await md.serve({
+          uuid: String(req.uuid),
+          zonepath: String(req.zonepath),
+          ...(typeof req.guestSerial === 'string' ? { guestSerial: req.guestSerial } : {}),
+        });
         return { ok: true };
       case 'attach':
         await md.attach(String(req.uuid), Number(req.pid));

@@ -6,7 +6,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import type { LifecycleHook, VmRecord } from '../vm/index.ts';
-import { VM_UUID } from '../vm/index.ts';
+import { guestSocket, VM_UUID } from '../vm/index.ts';
 import { ask, order } from './control.ts';
 import { zoneControlDir, zoneControlRoot } from './server.ts';
 
@@ -65,6 +65,12 @@ export function metadataHook(): LifecycleHook {
         ? [{ source: zoneControlDir(vm.uuid), target: ctx.brand.zoneControl, readonly: true }]
         : [],
     prepare: async (vm: VmRecord, ctx) => {
+      if (ctx.brand?.guestSerial) {
+        // A hardware guest: served on its second serial port, QEMU's socket in its zone's /tmp.
+        const guestSerial = guestSocket(ctx.zonepath, 'ttyb');
+        await order({ op: 'serve', uuid: vm.uuid, zonepath: ctx.zonepath, guestSerial });
+        return;
+      }
       if (!ctx.brand?.zoneControl) return;
       await order({ op: 'serve', uuid: vm.uuid, zonepath: ctx.zonepath });
     },

@@ -10,6 +10,7 @@
  */
 import {
   closeSync,
+  constants,
   mkdirSync,
   openSync,
   readFileSync,
@@ -18,8 +19,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { runPath } from '../platform/index.ts';
 import { presentNic, VM_UUID } from '../vm/index.ts';
 import { answer, answerNow, type MetaUpdate, type MetaVm } from './keys.ts';
@@ -53,6 +54,10 @@ interface Zone {
   sockets: Set<Socket>;
   /** Its /dev/ttyS1, once its init exists. */
   serial?: Serial;
+  /** A hardware guest's second serial port (its hypervisor's socket), while connected. */
+  guest?: Socket;
+  /** Released: the guest's port is not dialled again. */
+  gone?: boolean;
   /** The manifest as last read, and the file identity it was read at. */
   cached?: { key: string; vm: MetaVm };
 }
@@ -60,6 +65,12 @@ interface Zone {
 export interface ServeRecord {
   uuid: string;
   zonepath: string;
+  /**
+   * A hardware guest: the host path of the socket its hypervisor offers as the guest's second
+   * serial port (SmartOS's `vm.ttyb`). The server connects to it as a client (again every 100 ms
+   * until it is there, and after the hypervisor went) and then serves the guest on it.
+   */
+  guestSerial?: string;
 }
 
 export class MetadataServer {
@@ -98,6 +109,7 @@ export class MetadataServer {
       this.zones.delete(rec.uuid);
       throw err;
     }
+    if (rec.guestSerial) this.dialGuest(zone, rec.guestSerial);
   }
 
   /**
@@ -116,6 +128,36 @@ export class MetadataServer {
     zone.serial?.close();
     zone.serial = serial;
     this.session(zone, serial.stream);
+  }
+
+  /** Connect to a guest's serial socket (retried until the zone is released) and serve it there. */
+  private dialGuest(zone: Zone, path: string): void {
+    const retry = () => {
+      if (!zone.gone && this.zones.get(zone.uuid) === zone) setTimeout(dial, 100).unref();
+    };
+    const dial = () => {
+      if (zone.gone) return;
+      const s = connectLong(path);
+      let up = false;
+      s.once('connect', () => {
+        up = true;
+        if (zone.gone) {
+          s.destroy();
+          return;
+        }
+        zone.guest = s;
+        this.session(zone, s);
+      });
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        if (zone.guest === s) zone.guest = undefined;
+        // Refused or absent (QEMU not up yet), or QEMU went (a reboot): dial again, at once when a
+        // session ended, after a pause when the socket was not there.
+        if (up) setImmediate(retry);
+        else retry();
+      });
+    };
+    dial();
   }
 
   /** Stop serving VM `uuid` (it halted or went): its connections, socket and folder go. */
@@ -313,7 +355,24 @@ async function listenIn(server: Server, dir: string): Promise<void> {
   }
 }
 
+/**
+ * Connect to a unix socket at `path`, through its folder's descriptor when the path is longer than
+ * a socket address holds.
+ */
+function connectLong(path: string): Socket {
+  if (Buffer.byteLength(path) < 108) return createConnection(path);
+  const fd = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    return createConnection(`/proc/self/fd/${fd}/${basename(path)}`);
+  } finally {
+    // connect(2) has resolved the path once the call returns; the descriptor can go at the next tick.
+    setImmediate(() => closeSync(fd));
+  }
+}
+
 async function closeZone(zone: Zone): Promise<void> {
+  zone.gone = true;
+  zone.guest?.destroy();
   zone.serial?.close();
   for (const s of zone.sockets) s.destroy();
   await new Promise<void>((r) => zone.server.close(() => r()));

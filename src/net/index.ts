@@ -44,6 +44,8 @@ export interface Vnic {
 /** What the hook is given by the VM core (see vm/brands/types.ts: the hook's side of the interface). */
 interface Ctx {
   zonepath: string;
+  /** The VM's brand, when the step is part of its boot (HVM guests get taps). */
+  brand?: { hvm: boolean };
 }
 
 export class Network {
@@ -90,7 +92,7 @@ export class Network {
       },
       attach: async (vm: NetVm, ctx: Ctx & { pid: number }) => {
         if (!has(vm)) return;
-        const { dns } = await this.vms.plumb(vm, ctx.pid);
+        const { dns } = await this.vms.plumb(vm, ctx.pid, { guest: ctx.brand?.hvm === true });
         await this.refirewall(vm);
         const named = Array.isArray(vm.resolvers) && vm.resolvers.length > 0;
         if (dns.length && !named)

@@ -151,7 +151,7 @@ export class VmNetwork {
    * Give the zone whose init (not yet running) is `pid` its NICs. Resolves to the DNS servers DHCP
    * offered (for resolv.conf when the VM names none).
    */
-  async plumb(vm: NetVm, pid: number): Promise<{ dns: string[] }> {
+  async plumb(vm: NetVm, pid: number, opts: { guest?: boolean } = {}): Promise<{ dns: string[] }> {
     const nics = nicsOf(vm);
     if (nics.length === 0) return { dns: [] };
     this.checkTags(vm);
@@ -190,7 +190,7 @@ export class VmNetwork {
           'name',
           n.iface,
           'address',
-          n.mac,
+          opts.guest ? guestPortMac(n.mac) : n.mac,
           'mtu',
           mtu,
           'netns',
@@ -210,16 +210,35 @@ export class VmNetwork {
         caps.push(...capLines(hostLink, ifb, parseMaxbw(n.maxbw)));
       }
       plumbed.nics.push(entry);
+      if (opts.guest) {
+        // A hardware guest's NIC is a tap its QEMU opens (as root without capabilities: the tap is
+        // root's), joined to the zone's end of the veth by a bridge of the zone's own; the guest
+        // sets its addresses itself. The veth end has a MAC of its own so that the zone's bridge
+        // forwards the guest's frames rather than taking them as its own.
+        const tap = `tap${n.index}`;
+        const br = `vmbr${n.index}`;
+        zone.push(
+          ['tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', '0', 'group', '0'],
+          ['link', 'set', tap, 'mtu', mtu, 'addrgenmode', 'none'],
+          ['link', 'add', br, 'type', 'bridge'],
+          ['link', 'set', br, 'addrgenmode', 'none', 'mtu', mtu],
+          ['link', 'set', n.iface, 'addrgenmode', 'none'],
+          ['link', 'set', n.iface, 'master', br, 'up'],
+          ['link', 'set', tap, 'master', br, 'up'],
+          ['link', 'set', br, 'up'],
+        );
+        continue;
+      }
       zone.push(['link', 'set', n.iface, 'up']);
       for (const ip of n.ips) {
         if (ip === 'dhcp' || ip === 'addrconf') continue;
         zone.push(['addr', 'add', ip, 'dev', n.iface, ...(isV6(ip) ? ['nodad'] : [])]);
       }
     }
-    const def = defaultRouteNic(nics);
+    const def = opts.guest ? undefined : defaultRouteNic(nics);
     if (def?.gateways[0])
       zone.push(['route', 'replace', 'default', 'via', def.gateways[0], 'dev', def.iface, 'onlink']);
-    zone.push(...routeLines(vm, nics));
+    if (!opts.guest) zone.push(...routeLines(vm, nics));
     writePlumbed(plumbed);
     // The guard names host links (iifname), so it loads while they are made; the caps and the zone's
     // side need the links. Nothing in the zone runs yet (its init waits to be started), so no frame
@@ -240,7 +259,7 @@ export class VmNetwork {
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const dns: string[] = [];
     const hostname = typeof vm.hostname === 'string' && vm.hostname ? vm.hostname : vm.uuid;
-    for (const n of nics.filter((x) => x.ips.includes('dhcp'))) {
+    for (const n of nics.filter((x) => !opts.guest && x.ips.includes('dhcp'))) {
       const lease = await requestLease(pid, n.iface, hostname);
       if (!lease) continue;
       plumbed.leases[n.mac] = lease;
@@ -305,4 +324,14 @@ export class VmNetwork {
     }
     rmSync(leaseFile(uuid), { force: true });
   }
+}
+
+/**
+ * The MAC of the zone's end of a hardware guest's veth: the guest's own with the locally
+ * administered bit flipped, so it differs from the guest's and from every other guest's.
+ */
+export function guestPortMac(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  b[0] = (b[0]! ^ 0x02) & 0xfe;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }

@@ -9,6 +9,7 @@
  */
 import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { ZonixError } from '../common/index.ts';
@@ -139,6 +140,7 @@ export type DetachReason = 'escape' | 'eof' | 'closed';
  * The zone keeps running after a detach.
  */
 export async function attachConsole(id: string, opts: AttachOptions): Promise<DetachReason> {
+  if (id.startsWith('/')) return attachSerialConsole(id, opts);
   const { attach } = consolePaths(id);
   if (!existsSync(attach))
     throw new ZonixError('ENOTRUNNING', `cannot connect to console: zone ${id} has no monitor`);
@@ -167,14 +169,97 @@ export async function attachConsole(id: string, opts: AttachOptions): Promise<De
   });
   sock.removeAllListeners('error');
   opts.onConnected?.();
+  const { output } = opts;
+  return consoleSession(
+    opts,
+    {
+      send: (b) => {
+        try {
+          for (let off = 0; off < b.length; off += PACKET)
+            sock.write(b.subarray(off, Math.min(off + PACKET, b.length)));
+          return true;
+        } catch {
+          return false; // the monitor went away meanwhile
+        }
+      },
+      onData: (fn) => sock.on('data', fn),
+      close: () => {
+        sock.removeAllListeners();
+        sock.on('error', () => undefined);
+        sock.destroy();
+      },
+      resize: () => {
+        if (output.isTTY) resizeConsole(id, output.rows ?? 0, output.columns ?? 0);
+      },
+    },
+    (finish) => {
+      sock.on('data', (packet: Buffer) => {
+        // The first byte names the stream (1 stdout, 2 stderr): one terminal, both go to the output.
+        if (packet.length > 1) output.write(packet.subarray(1));
+      });
+      sock.on('end', () => finish('closed'));
+      sock.on('error', () => finish('closed'));
+    },
+  );
+}
 
+/**
+ * A hardware guest's serial console: the stream socket its hypervisor offers (`vm.console` in its
+ * zone). The guest keeps running after a detach; the session ends when the hypervisor goes.
+ */
+export async function attachSerialConsole(path: string, opts: AttachOptions): Promise<DetachReason> {
+  const sock = await new Promise<Socket>((resolve, reject) => {
+    const s = createConnection(path);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  }).catch((err: unknown) => {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ZonixError('ECONNREFUSED', `cannot connect to serial console ${path}: ${why}`, { cause: err });
+  });
+  sock.removeAllListeners('error');
+  opts.onConnected?.();
+  return consoleSession(
+    opts,
+    {
+      send: (b) => {
+        if (sock.destroyed) return false;
+        sock.write(b);
+        return true;
+      },
+      onData: (fn) => sock.on('data', fn),
+      close: () => {
+        sock.removeAllListeners();
+        sock.on('error', () => undefined);
+        sock.destroy();
+      },
+    },
+    (finish) => {
+      sock.on('data', (b: Buffer) => opts.output.write(b));
+      sock.on('close', () => finish('closed'));
+      sock.on('error', () => finish('closed'));
+    },
+  );
+}
+
+/**
+ * A console session with the user's terminal, whatever carries the bytes: raw mode while attached,
+ * the escape scanned for, the console's answer waited out when input ends. `listen` hooks the
+ * carrier's end to `finish`.
+ */
+function consoleSession(
+  opts: AttachOptions,
+  io: {
+    send: (b: Buffer) => boolean;
+    onData: (fn: () => void) => void;
+    close: () => void;
+    resize?: () => void;
+  },
+  listen: (finish: (why: DetachReason) => void) => void,
+): Promise<DetachReason> {
   const { input, output } = opts;
   const tty = input.isTTY === true && typeof input.setRawMode === 'function';
   const scanner = new EscapeScanner(opts.escape);
-  const resize = () => {
-    if (output.isTTY) resizeConsole(id, output.rows ?? 0, output.columns ?? 0);
-  };
-
+  const resize = () => io.resize?.();
   return new Promise<DetachReason>((resolve) => {
     let done = false;
     let quiet: NodeJS.Timeout | undefined;
@@ -190,23 +275,18 @@ export async function attachConsole(id: string, opts: AttachOptions): Promise<De
       if (tty) input.setRawMode?.(false);
       input.pause();
       if (!tty) input.destroy();
-      sock.removeAllListeners();
-      sock.on('error', () => undefined);
-      sock.destroy();
+      io.close();
       resolve(why);
     };
     const onInput = (chunk: Buffer | string) => {
       const { send, detach } = scanner.feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      try {
-        for (let off = 0; off < send.length; off += PACKET)
-          sock.write(send.subarray(off, Math.min(off + PACKET, send.length)));
-      } catch {
-        finish('closed'); // the monitor went away meanwhile
+      if (send.length && !io.send(send)) {
+        finish('closed');
         return;
       }
       if (detach) finish('escape');
     };
-    // Input is over (a script, a file): wait for the zone's answer to what was sent, then leave.
+    // Input is over (a script, a file): wait for the console's answer to what was sent, then leave.
     const onEnd = () => {
       const wait = opts.drainQuietMs ?? 300;
       const arm = () => {
@@ -214,15 +294,10 @@ export async function attachConsole(id: string, opts: AttachOptions): Promise<De
         quiet = setTimeout(() => finish('eof'), wait);
       };
       arm();
-      sock.on('data', arm);
+      io.onData(arm);
       cap = setTimeout(() => finish('eof'), Math.max(wait * 10, 3000));
     };
-    sock.on('data', (packet: Buffer) => {
-      // The first byte names the stream (1 stdout, 2 stderr): one terminal, both go to the output.
-      if (packet.length > 1) output.write(packet.subarray(1));
-    });
-    sock.on('end', () => finish('closed'));
-    sock.on('error', () => finish('closed'));
+    listen(finish);
     if (tty) input.setRawMode?.(true);
     resize();
     output.on('resize', resize);

@@ -7,6 +7,7 @@
  * the CLIs and the service are thin over it.
  * @module
  */
+import { makeDisks } from './disks.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -124,6 +125,7 @@ export class VmCore {
       runtime: this.runtimeOf(uuid, meta),
       zonepath: this.store.zonepath(uuid, meta),
       hooks: this.hooks,
+      volumeFile: (name: string) => this.pool.volumeFile(name),
       ...(op ? { op } : {}),
     };
   }
@@ -246,9 +248,17 @@ export class VmCore {
       else await this.pool.clone(images.origin(payload.image_uuid), ds, { props });
       made = true;
       checkCancelled(op, `create VM ${uuid}`);
+      // An HVM VM's disks: volumes under its dataset, the boot disk cloned from its image.
+      const disks = Array.isArray(payload.disks)
+        ? await makeDisks(this.pool, ds, payload.disks as Record<string, unknown>[], {
+            origin: (image) => images?.origin(image),
+            op,
+          })
+        : undefined;
       const now = new Date().toISOString();
       const vm: VmRecord = {
         ...payload,
+        ...(disks ? { disks } : {}),
         uuid,
         zonename: typeof payload.zonename === 'string' ? payload.zonename : uuid,
         create_timestamp: now,
@@ -518,8 +528,21 @@ export class VmCore {
 
   /** The runtime container whose terminal is the running VM's console. */
   async consoleTarget(uuid: string): Promise<string> {
-    const vm = this.record(uuid);
-    return this.driver(vm).consoleTarget(vm);
+    const meta = this.pool.meta();
+    const vm = this.record(uuid, meta);
+    return this.driver(vm).consoleTarget(vm, this.store.zonepath(uuid, meta));
+  }
+
+  /** `vmadm sysrq`: what the VM's brand offers (an NMI, a screenshot). */
+  async sysrq(uuid: string, kind: string): Promise<void> {
+    const meta = this.pool.meta();
+    const vm = this.record(uuid, meta);
+    const driver = this.driver(vm);
+    const ctx = this.context(uuid, undefined, meta);
+    if (!driver.sysrq || !(driver.info.sysrqKinds ?? []).includes(kind))
+      throw new VmError('EINVAL', `Invalid sysrq type: ${kind}`);
+    if (ctx.runtime.stateSync(uuid)?.status !== 'running') throw notRunning(uuid, 'stopped');
+    await driver.sysrq(vm, ctx, kind);
   }
 
   /**

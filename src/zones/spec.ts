@@ -34,6 +34,18 @@ export interface ZoneSpec {
   mounts?: ZoneMount[];
   /** Read-only bind mounts of the platform's tools (/native). */
   native?: ZoneMount[];
+  /** Capabilities of init (default ZONE_CAPABILITIES); an HVM zone's QEMU keeps none. */
+  capabilities?: string[];
+  /** Character devices the zone may open, made in its /dev (an HVM zone: /dev/net/tun, /dev/kvm). */
+  devices?: ZoneDevice[];
+  /** init and what it runs can never gain privileges (setuid, file capabilities). */
+  noNewPrivileges?: boolean;
+}
+
+export interface ZoneDevice {
+  path: string;
+  major: number;
+  minor: number;
 }
 
 /**
@@ -183,9 +195,14 @@ export function buildOciSpec(
       options: ['rbind', 'nosuid', 'nodev', m.readonly ? 'ro' : 'rw'],
     });
   }
+  const devices = z.devices ?? [];
   const resources: Record<string, unknown> = {
-    devices: [{ allow: false, access: 'rwm' }],
+    devices: [
+      { allow: false, access: 'rwm' },
+      ...devices.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rwm' })),
+    ],
   };
+  const caps = z.capabilities ?? ZONE_CAPABILITIES;
   Object.assign(resources, cgroupLimits(r));
   return {
     ociVersion: '1.0.2',
@@ -195,16 +212,12 @@ export function buildOciSpec(
       args: z.args ?? ['/sbin/init'],
       env: z.env ?? [DEFAULT_PATH, 'TERM=xterm'],
       cwd: z.cwd ?? '/',
-      capabilities: {
-        bounding: ZONE_CAPABILITIES,
-        effective: ZONE_CAPABILITIES,
-        permitted: ZONE_CAPABILITIES,
-      },
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: [
         { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile },
         ...(memlock !== undefined ? [{ type: 'RLIMIT_MEMLOCK', hard: memlock, soft: memlock }] : []),
       ],
-      noNewPrivileges: false,
+      noNewPrivileges: z.noNewPrivileges ?? false,
     },
     root: { path: z.rootfs, readonly: false },
     hostname: z.hostname,
@@ -212,6 +225,19 @@ export function buildOciSpec(
     linux: {
       cgroupsPath: z.cgroupsPath,
       resources,
+      ...(devices.length
+        ? {
+            devices: devices.map((d) => ({
+              path: d.path,
+              type: 'c',
+              major: d.major,
+              minor: d.minor,
+              fileMode: 0o600,
+              uid: 0,
+              gid: 0,
+            })),
+          }
+        : {}),
       namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'].map((type) => ({ type })),
       maskedPaths: [
         '/proc/acpi',

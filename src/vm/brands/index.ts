@@ -4,16 +4,16 @@
  * @module
  */
 import { BRANDS, getBrand, type BrandInfo } from './info.ts';
-import { StoredOnlyBrand } from './hvm.ts';
+import { QemuBrand } from './qemu.ts';
 import type { BrandDriver } from './types.ts';
 import { ZoneBrand } from './zone.ts';
 
 export * from './info.ts';
 export * from './types.ts';
+export { GUEST_SOCKETS, guestSocket, qemuArgv, qmp, tapName } from './qemu.ts';
 
-/** Which driver runs a brand's VMs: zone brands run as zones; HVM brands are stored only, for now. */
-const driverFor = (info: BrandInfo): BrandDriver =>
-  info.hvm ? new StoredOnlyBrand(info) : new ZoneBrand(info);
+/** Which driver runs a brand's VMs: zone brands run as zones; HVM brands as QEMU inside a zone. */
+const driverFor = (info: BrandInfo): BrandDriver => (info.hvm ? new QemuBrand(info) : new ZoneBrand(info));
 
 const drivers = new Map<string, BrandDriver>(Object.values(BRANDS).map((b) => [b.name, driverFor(b)]));
 

@@ -46,6 +46,15 @@ export interface BrandInfo {
    * for lx; none for HVM brands (their guests use a serial port).
    */
   readonly zoneControl?: string;
+  /**
+   * The guest reads metadata on its second serial port, which its hypervisor offers as a socket
+   * in its zone (HVM brands); zones have their control folder instead.
+   */
+  readonly guestSerial?: boolean;
+  /** `vmadm info` types the brand answers (`all` is every one); none for zones. */
+  readonly infoTypes?: readonly string[];
+  /** `vmadm sysrq` kinds the brand takes. */
+  readonly sysrqKinds?: readonly string[];
   /** `vmadm create-snapshot` works (SmartOS refuses kvm VMs: their disks are zvols it does not snapshot). */
   readonly snapshots: boolean;
   /** What `imgadm create` makes of a VM of this brand. */
@@ -127,6 +136,9 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'scsi', 'ide'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    guestSerial: true,
+    infoTypes: ['block', 'blockstats', 'chardev', 'cpus', 'kvm', 'pci', 'spice', 'status', 'version', 'vnc'],
+    sysrqKinds: ['nmi', 'screenshot'],
     snapshots: false,
     image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },
   },
@@ -146,6 +158,9 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'ahci', 'nvme'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    guestSerial: true,
+    infoTypes: ['vnc'],
+    sysrqKinds: ['nmi'],
     snapshots: true,
     image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: true },
   },

@@ -122,6 +122,8 @@ export interface BrandContext {
   readonly zonepath: string;
   readonly hooks: LifecycleHooks;
   readonly op?: Operation;
+  /** The file that holds the data of volume dataset `name` of the VM's pool (HVM disks). */
+  readonly volumeFile?: (name: string) => string;
 }
 
 export interface HaltOptions {
@@ -148,6 +150,11 @@ export interface BrandDriver {
   halt(vm: VmRecord, ctx: BrandContext, opts?: HaltOptions): Promise<void>;
   /** `vmadm info`: what the hypervisor says of the VM; zones have none, and say so. */
   vmInfo(vm: VmRecord, ctx: BrandContext, types: readonly string[]): Promise<Record<string, unknown>>;
-  /** The runtime container whose terminal is the VM's console. */
-  consoleTarget(vm: VmRecord): string;
+  /**
+   * The VM's console: the runtime container whose terminal it is (zones), or an absolute path, the
+   * socket of the guest's serial console (HVM brands).
+   */
+  consoleTarget(vm: VmRecord, zonepath?: string): string;
+  /** `vmadm sysrq` (HVM brands). */
+  sysrq?(vm: VmRecord, ctx: BrandContext, kind: string): Promise<void>;
 }

@@ -1,0 +1,385 @@
+/**
+ * The HVM brands (kvm, bhyve) on Linux: the guest is a QEMU process, the only process of a zone of
+ * its own. The zone sees /usr read-only (QEMU and its firmware), its disks bind-mounted at their
+ * SmartOS paths, /dev/net/tun (and /dev/kvm when the host's probe chose KVM), and its sockets in its
+ * /tmp, where SmartOS has them (`vm.console` the serial console, `vm.ttyb` the second serial port
+ * that carries metadata, `vm.qmp`, `vm.vnc`). QEMU keeps no capabilities, cannot gain any, runs
+ * under the zone's seccomp filter and its own sandbox, and its cgroup holds `max_physical_memory`.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm, symlink } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cachedProbeSync } from '../../platform/index.ts';
+import { zoneCgroupPath, type ZoneDevice, type ZoneMount, type ZoneSpec } from '../../zones/index.ts';
+import { VmError } from '../errors.ts';
+import type { VmRecord } from '../store.ts';
+import { startZone, stopZone, zoneHostname, zoneResourcesOf } from '../zone.ts';
+import type { BrandInfo } from './info.ts';
+import type { BrandContext, BrandDriver, HaltOptions } from './types.ts';
+
+/** A guest's sockets, in its zone's /tmp (SmartOS's names). */
+export const GUEST_SOCKETS = {
+  console: 'vm.console',
+  ttyb: 'vm.ttyb',
+  qmp: 'vm.qmp',
+  vnc: 'vm.vnc',
+} as const;
+
+/** Where the host reaches socket `name` of the guest whose zone is at `zonepath`. */
+export const guestSocket = (zonepath: string, name: keyof typeof GUEST_SOCKETS): string =>
+  join(zonepath, 'root', 'tmp', GUEST_SOCKETS[name]);
+
+const QEMU = '/usr/bin/qemu-system-x86_64';
+/** SmartOS's default graceful stop of an HVM guest: ACPI powerdown, forced after 180 s. */
+export const HVM_STOP_TIMEOUT_MS = 180_000;
+
+const NIC_DEVICES: Record<string, string> = {
+  virtio: 'virtio-net-pci',
+  e1000: 'e1000',
+  rtl8139: 'rtl8139',
+};
+
+export interface GuestDisk {
+  /** Where the guest's zone sees it (its SmartOS path). */
+  path: string;
+  model: string;
+  media: 'disk' | 'cdrom';
+  boot: boolean;
+}
+
+export interface GuestNic {
+  mac: string;
+  model: string;
+  /** The tap in the guest's zone. */
+  tap: string;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+const int = (v: unknown, d: number): number => (typeof v === 'number' && Number.isInteger(v) ? v : d);
+
+/** The disks of a manifest, the boot disk first (the BIOS boots the first hard disk). */
+export function guestDisks(vm: VmRecord): GuestDisk[] {
+  const disks = Array.isArray(vm.disks) ? (vm.disks as Record<string, unknown>[]) : [];
+  const out = disks
+    .filter((d) => typeof d.path === 'string')
+    .map((d) => ({
+      path: d.path as string,
+      model: str(d.model) ?? 'virtio',
+      media: d.media === 'cdrom' ? ('cdrom' as const) : ('disk' as const),
+      boot: d.boot === true,
+    }));
+  return [...out.filter((d) => d.boot), ...out.filter((d) => !d.boot)];
+}
+
+/** The tap that carries NIC `index` in the guest's zone. */
+export const tapName = (index: number): string => `tap${index}`;
+
+export function guestNics(vm: VmRecord): GuestNic[] {
+  const nics = Array.isArray(vm.nics) ? (vm.nics as Record<string, unknown>[]) : [];
+  return nics
+    .filter((n) => typeof n.mac === 'string')
+    .map((n, i) => ({ mac: n.mac as string, model: str(n.model) ?? 'virtio', tap: tapName(i) }));
+}
+
+/** `order=cd,once=d` style options (the `boot` property, `vmadm start order=`). */
+export function bootOrder(vm: VmRecord, override?: string): string {
+  const spec = override ?? str(vm.boot) ?? 'order=cd';
+  const parts = spec.split(',').filter((p) => /^(order|once|menu|splash|reboot-timeout|strict)=/.test(p));
+  return parts.length ? parts.join(',') : 'order=cd';
+}
+
+/** QEMU's command line for a guest (paths as its zone sees them). */
+export function qemuArgv(
+  vm: VmRecord,
+  opts: { accel: 'kvm' | 'tcg'; disks?: GuestDisk[]; nics?: GuestNic[]; boot?: string },
+): string[] {
+  const disks = opts.disks ?? guestDisks(vm);
+  const nics = opts.nics ?? guestNics(vm);
+  const tmp = (n: keyof typeof GUEST_SOCKETS) => `/tmp/${GUEST_SOCKETS[n]}`;
+  const cpu = vm.cpu_type === 'host' && opts.accel === 'kvm' ? 'host' : 'qemu64';
+  const argv = [
+    QEMU,
+    '-name',
+    `guest=${vm.uuid},debug-threads=on`,
+    '-uuid',
+    vm.uuid,
+    '-machine',
+    'pc',
+    // TCG keeps a translation cache; 32 MiB is plenty for a guest and keeps the overhead small.
+    '-accel',
+    opts.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=32',
+    '-cpu',
+    cpu,
+    '-m',
+    String(int(vm.ram, 256)),
+    '-smp',
+    String(int(vm.vcpus, 1)),
+    '-smbios',
+    `type=1,manufacturer=Joyent,product=SmartDC HVM,version=7.20121213,serial=${vm.uuid},uuid=${vm.uuid}`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-vga',
+    str(vm.vga) ?? 'std',
+    '-chardev',
+    `socket,id=console0,path=${tmp('console')},server=on,wait=off`,
+    '-serial',
+    'chardev:console0',
+    '-chardev',
+    `socket,id=ttyb0,path=${tmp('ttyb')},server=on,wait=off`,
+    '-serial',
+    'chardev:ttyb0',
+    '-qmp',
+    `unix:${tmp('qmp')},server=on,wait=off`,
+    '-boot',
+    bootOrder(vm, opts.boot),
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+  ];
+  if (int(vm.vnc_port, 0) !== -1) {
+    const pw = str(vm.vnc_password) ? ',password=on' : '';
+    argv.push('-vnc', `unix:${tmp('vnc')}${pw}`);
+  }
+  let scsi = false;
+  disks.forEach((d, i) => {
+    const id = `disk${i}`;
+    if (d.media === 'cdrom') {
+      argv.push('-drive', `file=${d.path},if=none,id=${id},media=cdrom,readonly=on,format=raw`);
+      argv.push('-device', `ide-cd,drive=${id}`);
+      return;
+    }
+    argv.push('-drive', `file=${d.path},if=none,id=${id},format=raw,cache=writeback,discard=unmap`);
+    if (d.model === 'ide') argv.push('-device', `ide-hd,drive=${id}`);
+    else if (d.model === 'scsi') {
+      if (!scsi) argv.push('-device', 'virtio-scsi-pci,id=scsi0');
+      scsi = true;
+      argv.push('-device', `scsi-hd,drive=${id},bus=scsi0.0`);
+    } else if (d.model === 'ahci') argv.push('-device', `ide-hd,drive=${id}`);
+    else if (d.model === 'nvme') argv.push('-device', `nvme,drive=${id},serial=${id}`);
+    else argv.push('-device', `virtio-blk-pci,drive=${id}`);
+  });
+  nics.forEach((n, i) => {
+    argv.push('-netdev', `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`);
+    argv.push('-device', `${NIC_DEVICES[n.model] ?? 'virtio-net-pci'},netdev=net${i},mac=${n.mac}`);
+  });
+  for (const extra of [vm.qemu_opts, vm.qemu_extra_opts])
+    if (typeof extra === 'string' && extra.trim()) argv.push(...extra.trim().split(/\s+/));
+  return argv;
+}
+
+/** The accelerator the host's probe chose (TCG when it has not run or found no usable KVM). */
+export function hostAccelerator(): 'kvm' | 'tcg' {
+  return cachedProbeSync()?.accelerator === 'kvm' ? 'kvm' : 'tcg';
+}
+
+/**
+ * One QMP exchange: the greeting, capabilities, then `command`; resolves to its `return`. QMP is
+ * line-delimited JSON; asynchronous events met on the way are skipped.
+ */
+export async function qmp(
+  path: string,
+  command: string,
+  args?: Record<string, unknown>,
+  timeoutMs = 5000,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    let buf = '';
+    let step = 0;
+    const timer = setTimeout(
+      () => done(new Error(`QMP ${command}: no answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const done = (err?: Error, value?: unknown) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    sock.on('error', (err) => done(err));
+    sock.on('close', () => done(new Error(`QMP ${command}: the socket closed`)));
+    sock.on('data', (chunk) => {
+      buf += chunk.toString('utf8');
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if ('event' in msg) continue;
+        if (step === 0 && 'QMP' in msg) {
+          step = 1;
+          sock.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
+        } else if (step === 1 && 'return' in msg) {
+          step = 2;
+          sock.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
+        } else if (step === 2) {
+          if ('error' in msg) {
+            const e = msg.error as { desc?: string };
+            done(new Error(`QMP ${command}: ${e.desc ?? JSON.stringify(e)}`));
+          } else if ('return' in msg) done(undefined, msg.return);
+        }
+      }
+    });
+  });
+}
+
+/** What each `vmadm info` type asks QEMU. */
+const INFO_COMMANDS: Record<string, string> = {
+  block: 'query-block',
+  blockstats: 'query-blockstats',
+  chardev: 'query-chardev',
+  cpus: 'query-cpus-fast',
+  kvm: 'query-kvm',
+  pci: 'query-pci',
+  spice: 'query-spice',
+  status: 'query-status',
+  version: 'query-version',
+  vnc: 'query-vnc',
+};
+
+export class QemuBrand implements BrandDriver {
+  readonly bootable = true;
+  readonly rootFromImage = false;
+  readonly reprovisionable = false;
+
+  constructor(readonly info: BrandInfo) {}
+
+  /** The info types of the brand (`all` is every one). */
+  get infoTypes(): readonly string[] {
+    return this.info.infoTypes ?? [];
+  }
+
+  zoneSpec(vm: VmRecord, zonepath: string, ctx?: Pick<BrandContext, 'volumeFile'>): ZoneSpec {
+    const accel = hostAccelerator();
+    const disks = guestDisks(vm);
+    const mounts: ZoneMount[] = [{ source: '/usr', target: '/usr', readonly: true }];
+    const raw = Array.isArray(vm.disks) ? (vm.disks as Record<string, unknown>[]) : [];
+    for (const d of disks) {
+      const rec = raw.find((r) => r.path === d.path);
+      const ds = typeof rec?.zfs_filesystem === 'string' ? rec.zfs_filesystem : undefined;
+      // A disk made by Zonix is a volume of the pool; one given with nocreate (or a cdrom) is a host file.
+      const source = ds && ctx?.volumeFile ? ctx.volumeFile(ds) : d.path;
+      mounts.push({ source, target: d.path, readonly: d.media === 'cdrom' });
+    }
+    const devices: ZoneDevice[] = [{ path: '/dev/net/tun', major: 10, minor: 200 }];
+    if (accel === 'kvm') devices.push({ path: '/dev/kvm', major: 10, minor: 232 });
+    return {
+      id: vm.uuid,
+      rootfs: join(zonepath, 'root'),
+      hostname: zoneHostname(vm, zonepath).name,
+      cgroupsPath: zoneCgroupPath(vm.uuid),
+      // QEMU's own messages go to the monitor's terminal; the guest's console is its serial port.
+      terminal: true,
+      args: qemuArgv(vm, { accel, disks }),
+      env: ['PATH=/usr/bin:/usr/sbin'],
+      resources: zoneResourcesOf(vm),
+      capabilities: [],
+      noNewPrivileges: true,
+      devices,
+      mounts,
+    };
+  }
+
+  /** The guest's zone root: empty but for the links to /usr QEMU's loader needs, and /tmp. */
+  private async prepareRoot(zonepath: string): Promise<void> {
+    const root = join(zonepath, 'root');
+    await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 });
+    await mkdir(join(root, 'usr'), { recursive: true });
+    for (const l of ['bin', 'sbin', 'lib', 'lib64']) {
+      if (!existsSync(join(root, l))) await symlink(`usr/${l}`, join(root, l)).catch(() => undefined);
+    }
+    for (const s of Object.keys(GUEST_SOCKETS) as (keyof typeof GUEST_SOCKETS)[])
+      await rm(guestSocket(zonepath, s), { force: true });
+  }
+
+  async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
+    try {
+      const hctx = { ...ctx, brand: this.info };
+      await this.prepareRoot(ctx.zonepath);
+      const spec = this.zoneSpec(vm, ctx.zonepath, ctx);
+      spec.mounts = [...(spec.mounts ?? []), ...ctx.hooks.mounts(vm, hctx)];
+      return await startZone(ctx.runtime, vm, ctx.zonepath, {
+        spec,
+        prepare: () => ctx.hooks.prepare(vm, hctx),
+        attach: (pid) => ctx.hooks.attach(vm, { ...hctx, pid }),
+      });
+    } catch (err) {
+      await ctx.runtime.delete(vm.uuid, { force: true }).catch(() => undefined);
+      await ctx.hooks.detach(vm, ctx).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * ACPI powerdown (the guest's OS shuts down), forced when it has not ended within the timeout
+   * (180 s unless told), or at once with `force`.
+   */
+  async halt(vm: VmRecord, ctx: BrandContext, opts: HaltOptions = {}): Promise<void> {
+    const runtime = ctx.runtime;
+    const gone = () => {
+      const st = runtime.stateSync(vm.uuid);
+      return !st || st.status === 'stopped';
+    };
+    if (!opts.force && !gone()) {
+      const deadline = Date.now() + (opts.timeoutMs ?? HVM_STOP_TIMEOUT_MS);
+      const path = guestSocket(ctx.zonepath, 'qmp');
+      let asked = false;
+      for (let i = 0; Date.now() < deadline && !gone(); i++) {
+        // Asked again every 10 s: a guest still booting may not have its ACPI handler yet.
+        if (!asked || i % 500 === 0) {
+          asked = await qmp(path, 'system_powerdown').then(
+            () => true,
+            () => false,
+          );
+        }
+        await sleep(20);
+      }
+    }
+    await stopZone(runtime, vm.uuid, { force: true });
+    await ctx.hooks.detach(vm, ctx);
+  }
+
+  /** `vmadm info`: QMP's answers, one member per type asked (`all`: every type the brand has). */
+  async vmInfo(vm: VmRecord, ctx: BrandContext, types: readonly string[]): Promise<Record<string, unknown>> {
+    const fail = (msg: string) => new VmError('EINVAL', `Unable to get VM info for VM ${vm.uuid}: ${msg}`);
+    const asked = types.length === 0 || types.includes('all') ? this.infoTypes : [...types];
+    for (const t of asked) if (!this.infoTypes.includes(t)) throw fail(`unknown info type: ${t}`);
+    const st = ctx.runtime.stateSync(vm.uuid);
+    if (st?.status !== 'running')
+      throw new VmError(
+        'ENOTSUP',
+        `Unable to get VM info for VM ${vm.uuid}: info is not supported for ${this.info.name} VMs that are not running`,
+      );
+    const path = guestSocket(ctx.zonepath, 'qmp');
+    const out: Record<string, unknown> = {};
+    // One exchange per type, in order: QEMU serves one QMP client at a time.
+    for (const t of asked)
+      out[t] = await qmp(path, INFO_COMMANDS[t]!).catch((err: unknown) => {
+        throw fail(err instanceof Error ? err.message : String(err));
+      });
+    return out;
+  }
+
+  /** The serial console is a socket of the guest (see console.ts). */
+  consoleTarget(vm: VmRecord, zonepath?: string): string {
+    return zonepath ? guestSocket(zonepath, 'console') : vm.uuid;
+  }
+
+  /** `vmadm sysrq`: an NMI, or a screenshot into the zone's /tmp/vm.ppm (SmartOS's place). */
+  async sysrq(vm: VmRecord, ctx: BrandContext, kind: string): Promise<void> {
+    const path = guestSocket(ctx.zonepath, 'qmp');
+    if (kind === 'nmi') await qmp(path, 'inject-nmi');
+    else if (kind === 'screenshot') await qmp(path, 'screendump', { filename: '/tmp/vm.ppm' });
+    else throw new VmError('EINVAL', `Invalid sysrq type: ${kind}`);
+  }
+}
