@@ -113,7 +113,9 @@ export async function guestKernelVersion(cacheDir = GUEST_DEFAULT_CACHE): Promis
   }
   const cached = await cachedKernels(cacheDir);
   if (cached.length) return cached[cached.length - 1]!;
-  throw new Error('cannot tell which Debian kernel to use: apt knows no linux-image-amd64 and none is cached');
+  throw new Error(
+    'cannot tell which Debian kernel to use: apt knows no linux-image-amd64 and none is cached',
+  );
 }
 
 /** A module's dependencies, from the `depends=` entry of its .modinfo section. */
@@ -128,7 +130,10 @@ export function moduleDepends(ko: Buffer): string[] {
   return [];
 }
 
-const modName = (file: string): string => basename(file).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+const modName = (file: string): string =>
+  basename(file)
+    .replace(/\.ko(\.(xz|zst|gz))?$/, '')
+    .replace(/-/g, '_');
 
 async function walk(dir: string, out: string[]): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -229,7 +234,21 @@ export function cpioNewc(entries: CpioEntry[], mtime = EPOCH): Buffer {
     const data = e.data ?? Buffer.alloc(0);
     const name = Buffer.from(`${e.path}\0`);
     const isDir = (e.mode & 0o170000) === S_IFDIR;
-    const fields = [ino, e.mode, 0, 0, isDir ? 2 : 1, mtime, data.length, 0, 0, e.rdev?.[0] ?? 0, e.rdev?.[1] ?? 0, name.length, 0];
+    const fields = [
+      ino,
+      e.mode,
+      0,
+      0,
+      isDir ? 2 : 1,
+      mtime,
+      data.length,
+      0,
+      0,
+      e.rdev?.[0] ?? 0,
+      e.rdev?.[1] ?? 0,
+      name.length,
+      0,
+    ];
     push(Buffer.concat([Buffer.from('070701' + fields.map(hex).join('')), name]));
     if (data.length) push(data);
   };
@@ -331,9 +350,27 @@ async function initramfs(kdir: string, mdataClient: string, busybox = BUSYBOX): 
   const dir = (p: string, perm = 0o755) => add({ path: p, mode: S_IFDIR | perm });
   const file = (p: string, data: string | Buffer, perm = 0o644) =>
     add({ path: p, mode: S_IFREG | perm, data: typeof data === 'string' ? Buffer.from(data) : data });
-  const link = (p: string, target: string) => add({ path: p, mode: S_IFLNK | 0o777, data: Buffer.from(target) });
-  for (const d of ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'usr/share', 'usr/share/udhcpc', 'dev', 'etc',
-    'etc/acpi', 'etc/acpi/PWRF', 'lib', 'lib/modules', 'mnt', 'run', 'var', 'var/log'])
+  const link = (p: string, target: string) =>
+    add({ path: p, mode: S_IFLNK | 0o777, data: Buffer.from(target) });
+  for (const d of [
+    'bin',
+    'sbin',
+    'usr',
+    'usr/bin',
+    'usr/sbin',
+    'usr/share',
+    'usr/share/udhcpc',
+    'dev',
+    'etc',
+    'etc/acpi',
+    'etc/acpi/PWRF',
+    'lib',
+    'lib/modules',
+    'mnt',
+    'run',
+    'var',
+    'var/log',
+  ])
     dir(d);
   dir('proc', 0o555);
   dir('sys', 0o555);
@@ -379,7 +416,8 @@ export async function buildGuestDisk(
 ): Promise<{ kernelVersion: string; sizeBytes: number }> {
   const cacheDir = opts.cacheDir ?? GUEST_DEFAULT_CACHE;
   const sizeMiB = opts.sizeMiB ?? GUEST_DEFAULT_SIZE_MIB;
-  if (!Number.isInteger(sizeMiB) || sizeMiB < 16) throw new Error(`guest disk size must be at least 16 MiB: ${sizeMiB}`);
+  if (!Number.isInteger(sizeMiB) || sizeMiB < 16)
+    throw new Error(`guest disk size must be at least 16 MiB: ${sizeMiB}`);
   await access(opts.mdataClient, fsConstants.X_OK);
   const mbrPath = MBR_CANDIDATES.find((p) => existsSync(p));
   if (!mbrPath) throw new Error('syslinux MBR code (mbr.bin) not found: install syslinux-common');
@@ -409,10 +447,24 @@ export async function buildGuestDisk(
     const fat = join(work, 'fat.img');
     await run(
       'mkfs.fat',
-      ['--invariant', '-i', '5a6f6e78', '-n', 'ZONIXGUEST', '-h', String(PART_START_SECTOR), '-C', fat, String(partSectors / 2)],
+      [
+        '--invariant',
+        '-i',
+        '5a6f6e78',
+        '-n',
+        'ZONIXGUEST',
+        '-h',
+        String(PART_START_SECTOR),
+        '-C',
+        fat,
+        String(partSectors / 2),
+      ],
       { env, timeoutMs: 60_000 },
     );
-    await run('mcopy', ['-i', fat, '-m', ...names.map((n) => join(files, n)), '::/'], { env, timeoutMs: 60_000 });
+    await run('mcopy', ['-i', fat, '-m', ...names.map((n) => join(files, n)), '::/'], {
+      env,
+      timeoutMs: 60_000,
+    });
     await run('syslinux', ['--install', fat], { env, timeoutMs: 60_000 });
 
     // The disk: one bootable FAT partition at 1 MiB, syslinux's MBR code, the file system.
@@ -436,7 +488,7 @@ export async function buildGuestDisk(
       const src = await open(fat, 'r');
       try {
         const buf = Buffer.alloc(4 * 1024 * 1024);
-        for (let off = 0; ; ) {
+        for (let off = 0; ;) {
           const { bytesRead } = await src.read(buf, 0, buf.length, off);
           if (bytesRead === 0) break;
           await dh.write(buf, 0, bytesRead, PART_START_SECTOR * 512 + off);
@@ -465,5 +517,7 @@ export async function buildGuestDisk(
 
 /** A digest of a built disk (for reproducibility checks). */
 export async function guestDiskDigest(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }

@@ -352,7 +352,8 @@ export class QemuBrand implements BrandDriver {
   /** `vmadm info`: QMP's answers, one member per type asked (`all`: every type the brand has). */
   async vmInfo(vm: VmRecord, ctx: BrandContext, types: readonly string[]): Promise<Record<string, unknown>> {
     const fail = (msg: string) => new VmError('EINVAL', `Unable to get VM info for VM ${vm.uuid}: ${msg}`);
-    const asked = types.length === 0 || types.includes('all') ? this.infoTypes : [...types];
+    const named = types.flatMap((t) => t.split(',')).filter(Boolean);
+    const asked = named.length === 0 || named.includes('all') ? this.infoTypes : named;
     for (const t of asked) if (!this.infoTypes.includes(t)) throw fail(`unknown info type: ${t}`);
     const st = ctx.runtime.stateSync(vm.uuid);
     if (st?.status !== 'running')
