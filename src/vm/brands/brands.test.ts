@@ -1,3 +1,4 @@
+import { qemuArgv } from './qemu.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -21,12 +22,59 @@ describe('brand drivers', () => {
     assert.equal(brandDriver('solaris10'), undefined);
   });
 
-  it('zone brands boot from an image; HVM brands are stored only until their driver runs QEMU', () => {
+  it('every brand boots; zone brands from an image, HVM brands from their disks', () => {
     for (const info of Object.values(BRANDS)) {
       const d = brandDriver(info.name)!;
-      assert.equal(d.bootable, !info.hvm, info.name);
+      assert.equal(d.bootable, true, info.name);
       assert.equal(d.rootFromImage, !info.hvm, info.name);
     }
+  });
+
+  it("builds QEMU's command line from an HVM manifest: boot disk first, NIC models, sockets in /tmp", () => {
+    const uuid = '2d1b6d4e-4a33-4b0a-9a43-6f3f5a3a2c11';
+    const argv = qemuArgv(
+      {
+        uuid,
+        brand: 'kvm',
+        ram: 512,
+        vcpus: 2,
+        vnc_port: -1,
+        disks: [
+          { path: '/dev/zvol/rdsk/zones/x/disk1', model: 'virtio' },
+          { path: '/dev/zvol/rdsk/zones/x/disk0', model: 'ide', boot: true },
+          { path: '/iso/a.iso', media: 'cdrom', model: 'ide' },
+        ],
+        nics: [
+          { mac: 'b2:00:00:00:00:01', model: 'e1000' },
+          { mac: 'b2:00:00:00:00:02', model: 'virtio' },
+        ],
+        qemu_extra_opts: '-rtc base=localtime',
+      },
+      { accel: 'tcg' },
+    );
+    const after = (flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
+    assert.deepEqual(after('-m'), ['512']);
+    assert.deepEqual(after('-smp'), ['2']);
+    assert.deepEqual(after('-accel'), ['tcg,tb-size=32']);
+    assert.match(after('-drive')[0]!, /^file=\/dev\/zvol\/rdsk\/zones\/x\/disk0,/);
+    assert.match(after('-drive')[2]!, /media=cdrom,readonly=on/);
+    assert.deepEqual(after('-device').slice(0, 3), [
+      'ide-hd,drive=disk0',
+      'virtio-blk-pci,drive=disk1',
+      'ide-cd,drive=disk2',
+    ]);
+    assert.deepEqual(after('-device').slice(3), [
+      'e1000,netdev=net0,mac=b2:00:00:00:00:01',
+      'virtio-net-pci,netdev=net1,mac=b2:00:00:00:00:02',
+    ]);
+    assert.deepEqual(after('-netdev'), [
+      'tap,id=net0,ifname=tap0,script=no,downscript=no',
+      'tap,id=net1,ifname=tap1,script=no,downscript=no',
+    ]);
+    assert.ok(after('-chardev').some((c) => c.includes('path=/tmp/vm.ttyb')));
+    assert.deepEqual(after('-qmp'), ['unix:/tmp/vm.qmp,server=on,wait=off']);
+    assert.ok(!argv.includes('-vnc'), 'vnc_port -1 disables VNC');
+    assert.deepEqual(argv.slice(-2), ['-rtc', 'base=localtime']);
   });
 
   it('imgadm create rules are in the brand records', () => {
