@@ -179,7 +179,7 @@ async function runBench(run: BenchRun): Promise<Result> {
       bare.push(await bareBoot(disk, join(run.env.dir, 'bare'), accel));
       log(`boot ${i + 1}/${BOOTS}: Host.create of a kvm VM`);
       const uuid = randomUUID();
-      const zonepath = host.core().store.zonepath(uuid);
+      const zonepath = join(pool.mountpointOf(pool.meta(), pool.name)!, uuid);
       const t0 = performance.now();
       const created = host.create({
         uuid,
