@@ -16,9 +16,10 @@ import { cachedProbeSync } from '../../platform/index.ts';
 import { zoneCgroupPath, type ZoneDevice, type ZoneMount, type ZoneSpec } from '../../zones/index.ts';
 import { VmError } from '../errors.ts';
 import type { VmRecord } from '../store.ts';
-import { startZone, stopZone, zoneHostname, zoneResourcesOf } from '../zone.ts';
+import { stopZone, zoneHostname, zoneResourcesOf } from '../zone.ts';
 import type { BrandInfo } from './info.ts';
 import type { BrandContext, BrandDriver, HaltOptions } from './types.ts';
+import { bootZone } from './zone.ts';
 
 /** A guest's sockets, in its zone's /tmp (SmartOS's names). */
 export const GUEST_SOCKETS = {
@@ -303,21 +304,10 @@ export class QemuBrand implements BrandDriver {
   }
 
   async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
-    try {
-      const hctx = { ...ctx, brand: this.info };
+    return bootZone(this.info, vm, ctx, async () => {
       await this.prepareRoot(ctx.zonepath);
-      const spec = this.zoneSpec(vm, ctx.zonepath, ctx);
-      spec.mounts = [...(spec.mounts ?? []), ...ctx.hooks.mounts(vm, hctx)];
-      return await startZone(ctx.runtime, vm, ctx.zonepath, {
-        spec,
-        prepare: () => ctx.hooks.prepare(vm, hctx),
-        attach: (pid) => ctx.hooks.attach(vm, { ...hctx, pid }),
-      });
-    } catch (err) {
-      await ctx.runtime.delete(vm.uuid, { force: true }).catch(() => undefined);
-      await ctx.hooks.detach(vm, ctx).catch(() => undefined);
-      throw err;
-    }
+      return this.zoneSpec(vm, ctx.zonepath, ctx);
+    });
   }
 
   /**

@@ -23,21 +23,7 @@ export class ZoneBrand implements BrandDriver {
   }
 
   async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
-    try {
-      const hctx = { ...ctx, brand: this.info };
-      const spec = this.zoneSpec(vm, ctx.zonepath);
-      spec.mounts = [...(spec.mounts ?? []), ...ctx.hooks.mounts(vm, hctx)];
-      return await startZone(ctx.runtime, vm, ctx.zonepath, {
-        spec,
-        prepare: () => ctx.hooks.prepare(vm, hctx),
-        attach: (pid) => ctx.hooks.attach(vm, { ...hctx, pid }),
-      });
-    } catch (err) {
-      // A boot that failed halfway leaves no zone and nothing of the hooks' behind.
-      await ctx.runtime.delete(vm.uuid, { force: true }).catch(() => undefined);
-      await ctx.hooks.detach(vm, ctx).catch(() => undefined);
-      throw err;
-    }
+    return bootZone(this.info, vm, ctx, () => this.zoneSpec(vm, ctx.zonepath));
   }
 
   async halt(vm: VmRecord, ctx: BrandContext, opts: HaltOptions = {}): Promise<void> {
@@ -59,5 +45,32 @@ export class ZoneBrand implements BrandDriver {
 
   consoleTarget(vm: VmRecord): string {
     return vm.uuid;
+  }
+}
+
+/**
+ * Boot a VM's zone from the spec its brand makes, with what the hooks mount, prepare and attach;
+ * resolves to its init's PID. Every brand's boot goes through here (zones, and HVM guests' QEMU).
+ */
+export async function bootZone(
+  info: BrandInfo,
+  vm: VmRecord,
+  ctx: BrandContext,
+  makeSpec: () => ZoneSpec | Promise<ZoneSpec>,
+): Promise<number> {
+  try {
+    const hctx = { ...ctx, brand: info };
+    const spec = await makeSpec();
+    spec.mounts = [...(spec.mounts ?? []), ...ctx.hooks.mounts(vm, hctx)];
+    return await startZone(ctx.runtime, vm, ctx.zonepath, {
+      spec,
+      prepare: () => ctx.hooks.prepare(vm, hctx),
+      attach: (pid) => ctx.hooks.attach(vm, { ...hctx, pid }),
+    });
+  } catch (err) {
+    // A boot that failed halfway leaves no zone and nothing of the hooks' behind.
+    await ctx.runtime.delete(vm.uuid, { force: true }).catch(() => undefined);
+    await ctx.hooks.detach(vm, ctx).catch(() => undefined);
+    throw err;
   }
 }
