@@ -13,7 +13,7 @@ pkgs=(btrfs-progs e2fsprogs util-linux iproute2 nftables runc busybox-static
       gcc libc6-dev zstd xz-utils bzip2 tar qemu-system-x86 bpftrace debootstrap
       docker-registry skopeo openssl conmon crun
       dnsmasq-base iperf3 iputils-ping chromium
-      syslinux syslinux-common mtools dosfstools fdisk)
+      syslinux syslinux-common mtools dosfstools fdisk qemu-utils)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

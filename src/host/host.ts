@@ -19,6 +19,7 @@ import {
   VmCore,
   type AttachOptions,
   type DetachReason,
+  type BootOnce,
   type HaltOpts,
   type ImageCatalogue,
   VM_UUID,
@@ -203,8 +204,13 @@ export class Host {
     return this.core(o.pool).update(uuid, payload);
   }
 
-  start(uuid: string, o: PoolOption & { op?: Operation } = {}): Promise<void> {
-    return this.core(o.pool).start(uuid, 'start', o.op);
+  start(uuid: string, o: PoolOption & { op?: Operation; bootOnce?: BootOnce } = {}): Promise<void> {
+    return this.core(o.pool).start(uuid, 'start', o.op, o.bootOnce);
+  }
+
+  /** `vmadm sysrq`: an NMI or a screenshot, as the VM's brand offers. */
+  sysrq(uuid: string, kind: string, o: PoolOption = {}): Promise<void> {
+    return this.core(o.pool).sysrq(uuid, kind);
   }
 
   stop(uuid: string, opts: HaltOpts & PoolOption & { op?: Operation } = {}): Promise<void> {

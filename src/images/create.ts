@@ -283,14 +283,16 @@ export async function createImage(opts: CreateImageOptions): Promise<CreatedImag
   await removeLeftovers(pool);
   const lock = await lockVm(opts.vmUuid, 'imgadm create');
   try {
-    const { manifest, originFinal } = await prepareManifest(pool, opts, log);
+    const { manifest, originFinal, bootDisk } = await prepareManifest(pool, opts, log);
     const compression = opts.compression ?? 'none';
     const file = { path: `${opts.savePrefix}.zfs${EXTENSION[compression]}`, compression };
     const partial = resolve(dirname(file.path), `.${basename(file.path)}.${process.pid}.partial`);
     const job = { vmUuid: opts.vmUuid, imageUuid: manifest.uuid, partial };
-    return await withImageSnapshot(pool, job, log, (snap) =>
-      writeImage(pool, snap, { manifest, originFinal, file: { ...file, partial }, opts, log }),
-    );
+    const write = (snap: string) =>
+      writeImage(pool, snap, { manifest, originFinal, file: { ...file, partial }, opts, log });
+    return bootDisk
+      ? await withDiskSnapshot(bootDisk, pool, job, log, write)
+      : await withImageSnapshot(pool, job, log, write);
   } finally {
     lock.release();
   }
@@ -301,7 +303,7 @@ async function prepareManifest(
   pool: Pool,
   opts: CreateImageOptions,
   log: (line: string) => void,
-): Promise<{ manifest: ImageManifest; originFinal?: string }> {
+): Promise<{ manifest: ImageManifest; originFinal?: string; bootDisk?: string }> {
   // The VM core (zones, runtime) is loaded only by create, not by every imgadm command.
   const { VmCore } = await import('../vm/index.ts');
   const vm = await new VmCore(pool).get(opts.vmUuid);
@@ -313,7 +315,10 @@ async function prepareManifest(
       `cannot create an image from vm "${opts.vmUuid}": images of ${brand.name} VMs are not supported yet`,
     );
   const images = new ImageStore(pool);
-  const origin = typeof vm.image_uuid === 'string' ? images.get(vm.image_uuid)?.manifest : undefined;
+  // A hardware VM's image is its boot disk, and its origin that disk's image.
+  const disk = brand?.image.holds === 'boot-disk' ? bootVolume(vm, opts.vmUuid) : undefined;
+  const imageOf = disk ? disk.image_uuid : vm.image_uuid;
+  const origin = typeof imageOf === 'string' ? images.get(imageOf)?.manifest : undefined;
   if (opts.maxOriginDepth !== undefined && origin)
     checkOriginDepth((u) => images.get(u)?.manifest, origin, opts.maxOriginDepth);
   const platform = brand?.image.requiresPlatform
@@ -329,14 +334,63 @@ async function prepareManifest(
     ...(platform ? { platform } : {}),
     now: new Date(),
   });
+  if (disk) {
+    data.type ??= 'zvol';
+    data.image_size ??= disk.size;
+  }
   log(`Manifest:\n${indentJson(data)}`);
   const problems = manifestProblems(data);
   if (problems.length) throw new ImageCreateError('ManifestValidation', manifestValidationMessage(problems));
   const manifest = data as ImageManifest;
-  if (!opts.incremental || !origin) return { manifest };
+  const bootDisk = disk ? { bootDisk: String(disk.zfs_filesystem) } : {};
+  if (!opts.incremental || !origin) return { manifest, ...bootDisk };
   if (!pool.meta().datasets[images.dataset(origin.uuid)]?.snapshots[FINAL])
     throw originHasNoFinalSnapshot(origin.uuid);
-  return { manifest, originFinal: `${images.dataset(origin.uuid)}@${FINAL}` };
+  return { manifest, originFinal: `${images.dataset(origin.uuid)}@${FINAL}`, ...bootDisk };
+}
+
+/** The volume a hardware VM boots from (the disk marked `boot`, else its first volume). */
+function bootVolume(vm: Record<string, unknown>, uuid: string): Record<string, unknown> {
+  const disks = (Array.isArray(vm.disks) ? vm.disks : []) as Record<string, unknown>[];
+  const volumes = disks.filter((d) => typeof d.zfs_filesystem === 'string' && d.media !== 'cdrom');
+  const disk = volumes.find((d) => d.boot === true) ?? volumes[0];
+  if (!disk)
+    throw new ImageCreateError(
+      'NotSupported',
+      `cannot create an image from vm "${uuid}": it has no disk volume to make the image of`,
+    );
+  return disk;
+}
+
+/** Snapshot the VM's boot disk and run `fn` on the snapshot, then remove it whatever happened. */
+async function withDiskSnapshot<T>(
+  disk: string,
+  pool: Pool,
+  what: { vmUuid: string; imageUuid: string; partial: string },
+  log: (line: string) => void,
+  fn: (snap: string) => Promise<T>,
+): Promise<T> {
+  const snap = `${disk}@imgadm-create-${what.imageUuid}`;
+  const jobs = pool.docs(JOBS);
+  const job: CreateJob = {
+    pid: process.pid,
+    start: processStartTime(process.pid) ?? '0',
+    snapshot: snap,
+    dataset: '',
+    partial: what.partial,
+  };
+  jobs.put(what.imageUuid, job);
+  let made = false;
+  let failed = false;
+  try {
+    log(`Snapshotting to "${snap}"`);
+    await pool.snapshot([snap]);
+    made = true;
+    return await fn(snap);
+  } finally {
+    if (made) await pool.destroy(snap).catch(() => (failed = true));
+    if (!failed) jobs.delete(what.imageUuid);
+  }
 }
 
 /**
@@ -447,7 +501,7 @@ export async function removeLeftovers(pool: Pool): Promise<string[]> {
     const job = jobs.get<CreateJob>(key);
     if (!job || processStartTime(job.pid) === job.start) continue;
     const meta = pool.meta();
-    if (meta.datasets[job.dataset]) {
+    if (job.dataset && meta.datasets[job.dataset]) {
       await pool.destroy(job.dataset, { recursive: true });
       removed.push(job.dataset);
     }

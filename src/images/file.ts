@@ -102,14 +102,27 @@ function rejoin(head: Buffer, rest: Readable): Readable {
   return out;
 }
 
-export type PayloadKind = 'dataset-stream' | 'tar';
+export type PayloadKind = 'dataset-stream' | 'tar' | 'qcow2' | 'raw';
 
-/** Read the first bytes to tell a dataset stream from a tarball; the stream comes back whole. */
-export async function sniffPayload(input: Readable): Promise<{ kind: PayloadKind; stream: Readable }> {
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+/**
+ * Read the first bytes to tell a dataset stream from a tarball (or, for a disk image, from a qcow2
+ * file or a raw disk); the stream comes back whole.
+ */
+export async function sniffPayload(
+  input: Readable,
+  opts: { disk?: boolean } = {},
+): Promise<{ kind: PayloadKind; stream: Readable }> {
   const head = await readHead(input, 512);
   const out = rejoin(head, input);
   if (head.subarray(0, STREAM_MAGIC.length).equals(STREAM_MAGIC))
     return { kind: 'dataset-stream', stream: out };
+  if (opts.disk) {
+    if (head.subarray(0, 4).equals(QCOW2_MAGIC)) return { kind: 'qcow2', stream: out };
+    if (head.length === 0) throw new ImgadmError('InvalidImageFile', 'disk image file is empty');
+    return { kind: 'raw', stream: out };
+  }
   if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar')
     return { kind: 'tar', stream: out };
   throw new ImgadmError(

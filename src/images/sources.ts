@@ -6,7 +6,11 @@
  */
 import { UsageError } from '../common/index.ts';
 import type { Pool } from '../storage/index.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { nativeDir } from '../platform/index.ts';
 import { buildMinimalRoot, busyboxInfo, minimalManifest } from './builtin/minimal.ts';
+import { buildGuestDisk, guestAvailable, guestKernelVersion, guestManifest } from './builtin/guest.ts';
 import { ImgadmError } from './errors.ts';
 import type { ImageManifest } from './manifest.ts';
 import type { BuildResult, ImageContent } from './store.ts';
@@ -19,6 +23,7 @@ import {
 } from './builtin/debian.ts';
 
 type Build = (root: string) => Promise<BuildResult | undefined>;
+type Entry = { manifest: ImageManifest; build: Build; volume?: boolean };
 
 export type SourceType = 'builtin' | 'imgapi' | 'docker';
 
@@ -48,12 +53,12 @@ export const BUILTIN_URL = 'builtin';
 export class BuiltinSource implements ImageSource {
   readonly url = BUILTIN_URL;
   readonly type = 'builtin' as const;
-  private cached: Promise<{ manifest: ImageManifest; build: Build }[]> | undefined;
+  private cached: Promise<Entry[]> | undefined;
 
   private catalogue() {
     this.cached ??= (async () => {
       const bb = await busyboxInfo();
-      const out: { manifest: ImageManifest; build: Build }[] = [
+      const out: Entry[] = [
         {
           manifest: minimalManifest(bb),
           build: async (root) => {
@@ -62,6 +67,19 @@ export class BuiltinSource implements ImageSource {
           },
         },
       ];
+      const mdataClient = join(nativeDir(), 'usr/sbin/mdata-get');
+      if (guestAvailable() && existsSync(mdataClient)) {
+        const kernel = await guestKernelVersion().catch(() => undefined);
+        if (kernel)
+          out.push({
+            manifest: guestManifest(kernel, bb.version),
+            volume: true,
+            build: async (file) => {
+              await buildGuestDisk(file, { mdataClient });
+              return undefined;
+            },
+          });
+      }
       if (debianAvailable()) {
         const mirror = await aptMirror();
         out.push(
@@ -93,7 +111,7 @@ export class BuiltinSource implements ImageSource {
   async fetch(manifest: ImageManifest): Promise<Fetched> {
     const hit = (await this.catalogue()).find((c) => c.manifest.uuid === manifest.uuid);
     if (!hit) throw new ImgadmError('ImageNotFound', `image "${manifest.uuid}" was not found`);
-    return { content: { kind: 'build', build: hit.build } };
+    return { content: { kind: hit.volume ? 'volume' : 'build', build: hit.build } };
   }
 }
 

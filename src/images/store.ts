@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { join } from 'node:path';
@@ -38,13 +38,25 @@ export type ImageContent =
    * Fill the empty root directory of the new image (built-in images, registry pulls). Tags it
    * returns (what went in: packages, digests) are added to the manifest.
    */
-  | { kind: 'build'; build: (root: string) => Promise<BuildResult | undefined> };
+  | { kind: 'build'; build: (root: string) => Promise<BuildResult | undefined> }
+  /**
+   * Write the blocks of a new volume image (type zvol): `build` gets a scratch file beside the
+   * volume and leaves the raw disk in it, `sizeMiB` at most (built-in guest disks).
+   */
+  | { kind: 'volume'; build: (file: string) => Promise<BuildResult | undefined> };
 
 export interface BuildResult {
   tags?: Record<string, unknown>;
 }
 
 export const FINAL = 'final';
+const MiB = 1024 * 1024;
+
+/** Copy a file's bytes into an existing file (keeping its attributes), holes kept as holes. */
+async function copyInto(from: string, to: string): Promise<void> {
+  await run('cp', ['--sparse=always', '--reflink=auto', from, to], { timeoutMs: 3_600_000 });
+  await truncate(to, (await stat(from)).size);
+}
 
 export class ImageStore {
   private readonly docs: DocStore;
@@ -107,9 +119,24 @@ export class ImageStore {
       if (content.kind === 'build') {
         const built = await this.installBuilt(ds, content.build);
         if (built?.tags) doc.manifest = { ...manifest, tags: { ...manifest.tags, ...built.tags } };
-      } else await this.installStream(ds, content.stream);
+      } else if (content.kind === 'volume') {
+        const built = await this.installVolume(ds, manifest, async (file) => {
+          const scratch = `${file}.build`;
+          try {
+            const r = await content.build(scratch);
+            await copyInto(scratch, file);
+            return r;
+          } finally {
+            await rm(scratch, { force: true });
+          }
+        });
+        if (built?.tags) doc.manifest = { ...manifest, tags: { ...manifest.tags, ...built.tags } };
+      } else if (manifest.type === 'zvol') await this.installDiskStream(ds, manifest, content.stream);
+      else await this.installStream(ds, content.stream);
+      // A received stream brings its own @final.
+      if (!this.pool.meta().datasets[ds]?.snapshots[FINAL]) await this.pool.snapshot([`${ds}@${FINAL}`]);
       // The image's files reach the disk before the record that says it is installed.
-      await run('sync', ['-f', this.pool.datasetPath(ds)], { timeoutMs: 600_000 });
+      await run('sync', ['-f', this.syncPath(ds)], { timeoutMs: 600_000 });
       delete doc.installing;
       this.docs.put(manifest.uuid, doc);
       return true;
@@ -127,9 +154,74 @@ export class ImageStore {
     await this.pool.create(ds);
     const root = join(this.pool.datasetPath(ds), 'root');
     await mkdir(root, { mode: 0o755 });
-    const result = await build(root);
-    await this.pool.snapshot([`${ds}@${FINAL}`]);
+    return build(root);
+  }
+
+  /** Where `sync -f` reaches a dataset's file system (a volume's data file is a file, not a dir). */
+  private syncPath(ds: string): string {
+    const e = this.pool.meta().datasets[ds];
+    return e?.type === 'volume' ? this.pool.volumeFile(ds) : this.pool.datasetPath(ds);
+  }
+
+  /**
+   * A volume image from its blocks: made at the manifest's `image_size` (1 MiB when it has none),
+   * filled by `fill`, then sized to what it holds (never below `image_size`), in whole MiB.
+   */
+  private async installVolume(
+    ds: string,
+    m: ImageManifest,
+    fill: (file: string) => Promise<BuildResult | undefined>,
+  ): Promise<BuildResult | undefined> {
+    const want = (m.image_size ?? 1) * MiB;
+    await this.pool.create(ds, { volsize: want });
+    const file = this.pool.volumeFile(ds);
+    const result = await fill(file);
+    const got = (await stat(file)).size;
+    const size = Math.max(want, Math.ceil(got / MiB) * MiB);
+    if (size !== want) await this.pool.set(ds, { volsize: String(size) });
+    else if (got !== want) await truncate(file, want);
     return result;
+  }
+
+  /**
+   * A zvol image's file: a dataset stream (zfs send of a volume, what imgadm create makes), a qcow2
+   * file (converted with qemu-img) or a raw disk.
+   */
+  private async installDiskStream(ds: string, m: ImageManifest, input: Readable): Promise<void> {
+    const { kind, stream } = await sniffPayload(input, { disk: true });
+    if (kind === 'dataset-stream') {
+      await this.pool.receive(`${ds}@${FINAL}`, stream);
+      return;
+    }
+    if (kind === 'raw') {
+      await this.installVolume(ds, m, async (file) => {
+        await pipeline(stream, createWriteStream(file, { flags: 'r+' }));
+        return undefined;
+      });
+      return;
+    }
+    // qcow2 needs seeking: the file lands in the pool's scratch space first.
+    const scratchDir = this.pool.docs('image-files').dir;
+    await mkdir(scratchDir, { recursive: true });
+    const tmp = join(scratchDir, `.${m.uuid}.${process.pid}.qcow2`);
+    try {
+      await pipeline(stream, createWriteStream(tmp));
+      const { stdout } = await run('qemu-img', ['info', '--output=json', '-f', 'qcow2', tmp], {
+        timeoutMs: 60_000,
+      });
+      const virtual = Number((JSON.parse(stdout) as { 'virtual-size'?: number })['virtual-size']);
+      if (!Number.isFinite(virtual) || virtual <= 0)
+        throw new ImgadmError('InvalidImageFile', `qcow2 image of ${describeImage(m)} has no virtual size`);
+      const sized = { ...m, image_size: Math.max(m.image_size ?? 0, Math.ceil(virtual / MiB)) };
+      await this.installVolume(ds, sized, async (file) => {
+        await run('qemu-img', ['convert', '-n', '-f', 'qcow2', '-O', 'raw', tmp, file], {
+          timeoutMs: 3_600_000,
+        });
+        return undefined;
+      });
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   private async installStream(ds: string, input: Readable): Promise<void> {

@@ -24,7 +24,13 @@ import {
   ZoneStates,
   type ZoneRuntime,
 } from '../zones/index.ts';
-import { brandDriver, LifecycleHooks, type BrandContext, type BrandDriver } from './brands/index.ts';
+import {
+  brandDriver,
+  LifecycleHooks,
+  type BootOnce,
+  type BrandContext,
+  type BrandDriver,
+} from './brands/index.ts';
 import { alreadyRunning, notRunning, VmError, vmNotFound } from './errors.ts';
 import type { VmWatcher, WatchOptions } from './events.ts';
 import { busyVms, freeDeadVmLocks, lockVm, VM_PROP, VmStore, type VmRecord } from './store.ts';
@@ -120,13 +126,19 @@ export class VmCore {
     return d;
   }
 
-  private context(uuid: string, op?: Operation, meta: PoolMeta = this.pool.meta()): BrandContext {
+  private context(
+    uuid: string,
+    op?: Operation,
+    meta: PoolMeta = this.pool.meta(),
+    bootOnce?: BootOnce,
+  ): BrandContext {
     return {
       runtime: this.runtimeOf(uuid, meta),
       zonepath: this.store.zonepath(uuid, meta),
       hooks: this.hooks,
       volumeFile: (name: string) => this.pool.volumeFile(name),
       ...(op ? { op } : {}),
+      ...(bootOnce ? { bootOnce } : {}),
     };
   }
 
@@ -252,6 +264,7 @@ export class VmCore {
       const disks = Array.isArray(payload.disks)
         ? await makeDisks(this.pool, ds, payload.disks as Record<string, unknown>[], {
             origin: (image) => images?.origin(image),
+            imageSize: (image) => images?.lookup(image)?.image_size,
             op,
           })
         : undefined;
@@ -294,22 +307,38 @@ export class VmCore {
   }
 
   /** Boot the VM; `intent` says why (a create's first boot shows the VM as provisioning). */
-  async start(uuid: string, intent: 'start' | 'create' = 'start', op?: Operation): Promise<void> {
+  async start(
+    uuid: string,
+    intent: 'start' | 'create' = 'start',
+    op?: Operation,
+    bootOnce?: BootOnce,
+  ): Promise<void> {
     const lock = await lockVm(uuid, intent);
     try {
       const meta = this.pool.meta();
       const vm = this.record(uuid, meta);
+      if (bootOnce && !this.driver(vm).info.hvm)
+        throw new VmError(
+          'EINVAL',
+          `VM ${uuid} is not a hardware VM: start options (order, once, cdrom, disk) do not apply`,
+        );
+      for (const f of [...(bootOnce?.cdroms ?? []), ...(bootOnce?.disks ?? [])])
+        if (!existsSync(f.path)) throw new VmError('EINVAL', `${f.path} does not exist`);
       const live = await liveState(this.runtimeOf(uuid, meta), uuid);
       if (live.state === 'running') throw alreadyRunning(uuid);
       checkCancelled(op, `start VM ${uuid}`);
-      await this.bootLocked(vm, op, meta);
+      await this.bootLocked(vm, op, meta, bootOnce);
     } finally {
       lock.release();
     }
   }
 
   async stop(uuid: string, opts: HaltOpts = {}, op?: Operation): Promise<void> {
-    const lock = await lockVm(uuid, 'stop');
+    const brand = this.driver(this.record(uuid)).info;
+    if (opts.timeoutMs !== undefined && !brand.stopTimeout)
+      throw new VmError('EINVAL', 'Timeout option is only supported for bhyve, KVM and docker containers.');
+    // The lock's intent is what `get` shows meanwhile (`shutting_down`, or `stopping` for HVMs).
+    const lock = await lockVm(uuid, brand.haltingState === 'stopping' ? 'stopping' : 'stop');
     try {
       const meta = this.pool.meta();
       const vm = this.record(uuid, meta);
@@ -351,9 +380,14 @@ export class VmCore {
   }
 
   /** Boot the stopped VM, the caller holding its lock: autoboot on, a new boot_timestamp. */
-  async bootLocked(vm: VmRecord, op?: Operation, meta: PoolMeta = this.pool.meta()): Promise<void> {
+  async bootLocked(
+    vm: VmRecord,
+    op?: Operation,
+    meta: PoolMeta = this.pool.meta(),
+    bootOnce?: BootOnce,
+  ): Promise<void> {
     reportProgress(op, { phase: 'booting', subject: vm.uuid });
-    await this.driver(vm).boot(vm, this.context(vm.uuid, op, meta));
+    await this.driver(vm).boot(vm, this.context(vm.uuid, op, meta, bootOnce));
     const now = new Date().toISOString();
     await this.store.write({ ...vm, autoboot: true, boot_timestamp: now, last_modified: now });
   }

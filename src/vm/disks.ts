@@ -28,10 +28,16 @@ export async function makeDisks(
   pool: Pool,
   vmDataset: string,
   disks: Record<string, unknown>[],
-  opts: { origin: (image: string) => string | undefined; op?: Operation },
+  opts: {
+    origin: (image: string) => string | undefined;
+    /** The image's `image_size` (MiB), when the disk does not say. */
+    imageSize?: (image: string) => number | undefined;
+    op?: Operation;
+    firstIndex?: number;
+  },
 ): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  let index = 0;
+  let index = opts.firstIndex ?? 0;
   for (const d of disks) {
     if (d.media === 'cdrom' || d.nocreate === true) {
       out.push({ ...d });
@@ -39,7 +45,8 @@ export async function makeDisks(
     }
     const ds = diskDataset(vmDataset, index++);
     const image = typeof d.image_uuid === 'string' ? d.image_uuid : undefined;
-    const imageSize = typeof d.image_size === 'number' ? d.image_size : undefined;
+    const imageSize =
+      typeof d.image_size === 'number' ? d.image_size : image ? opts.imageSize?.(image) : undefined;
     const size = typeof d.size === 'number' ? d.size : imageSize;
     if (size === undefined) throw new VmError('EINVAL', 'missing properties: disks.size');
     reportProgress(opts.op, { phase: 'disks', subject: ds });
@@ -54,6 +61,7 @@ export async function makeDisks(
     const { media: _m, ...rest } = d;
     out.push({
       ...rest,
+      ...(image && imageSize !== undefined ? { image_size: imageSize } : {}),
       path: diskPath(ds),
       size,
       media: 'disk',
@@ -63,4 +71,64 @@ export async function makeDisks(
     });
   }
   return out;
+}
+
+type Disk = Record<string, unknown>;
+
+const indexOf = (d: Disk): number => {
+  const m = typeof d.path === 'string' ? /[-/]disk(\d+)$/.exec(d.path) : null;
+  return m ? Number(m[1]) : -1;
+};
+
+/**
+ * What an update does to a stopped VM's volumes (`add_disks`, `update_disks` sizes, `remove_disks`):
+ * disks added without a path get volumes (numbered after the highest one), grown or shrunk disks
+ * get their new `volsize` (shrinking only with `dangerous_allow_shrink` in the update's entry).
+ * Resolves to the disk list to store; `undo` gets what puts the volumes back, and `removed` the
+ * volumes to destroy once the manifest no longer names them.
+ */
+export async function changeDiskVolumes(
+  pool: Pool,
+  vmDataset: string,
+  before: readonly Disk[],
+  after: readonly Disk[],
+  updates: readonly Disk[],
+  undo: { add(fn: () => Promise<unknown>): void },
+  images: {
+    origin: (image: string) => string | undefined;
+    imageSize?: (image: string) => number | undefined;
+  },
+): Promise<{ disks: Disk[]; removed: string[] }> {
+  const volumeOf = (d: Disk) => (typeof d.zfs_filesystem === 'string' ? d.zfs_filesystem : undefined);
+  const kept = new Set(after.map((d) => d.path));
+  const removed = before.filter((d) => !kept.has(d.path)).flatMap((d) => volumeOf(d) ?? []);
+  // Sizes first: a refused shrink changes nothing.
+  const resizes: { ds: string; from: number; to: number }[] = [];
+  for (const d of after) {
+    const ds = volumeOf(d);
+    const old = before.find((b) => b.path === d.path);
+    if (!ds || !old || typeof d.size !== 'number' || d.size === old.size) continue;
+    const from = Number(old.size);
+    if (d.size < from && !updates.some((u) => u.path === d.path && u.dangerous_allow_shrink === true))
+      throw new VmError(
+        'EINVAL',
+        `cannot resize ${String(d.path)}: new size ${d.size} MiB is smaller than ${from} MiB ` +
+          '(set dangerous_allow_shrink to shrink it)',
+      );
+    resizes.push({ ds, from, to: d.size });
+  }
+  for (const r of resizes) {
+    await pool.set(r.ds, { volsize: String(r.to * MiB) });
+    undo.add(() => pool.set(r.ds, { volsize: String(r.from * MiB) }));
+  }
+  const fresh = after.filter((d) => d.path === undefined && d.media !== 'cdrom' && d.nocreate !== true);
+  let made: Disk[] = [];
+  if (fresh.length) {
+    const first = Math.max(-1, ...before.map(indexOf)) + 1;
+    made = await makeDisks(pool, vmDataset, fresh, { ...images, firstIndex: first });
+    for (const m of made) undo.add(() => pool.destroy(String(m.zfs_filesystem), { recursive: true }));
+  }
+  const rest = after.filter((d) => !fresh.includes(d));
+  const disks = [...rest, ...made].sort((a, b) => indexOf(a) - indexOf(b));
+  return { disks, removed };
 }

@@ -80,7 +80,9 @@ export function applyLive(out: Record<string, unknown>, live: LiveState, doing?:
   out.state =
     live.state === 'running' && (doing === 'stop' || doing === 'reboot')
       ? 'shutting_down'
-      : live.state !== 'running' && doing === 'create'
+      : live.state === 'running' && doing === 'stopping'
+        ? 'stopping'
+        : live.state !== 'running' && doing === 'create'
         ? 'provisioning'
         : live.state;
   out.zone_state = live.zone_state;

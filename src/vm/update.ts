@@ -21,6 +21,7 @@ import {
   type ZoneRuntime,
 } from '../zones/index.ts';
 import type { VmCore } from './core.ts';
+import { changeDiskVolumes } from './disks.ts';
 import { vmNotFound } from './errors.ts';
 import { payloadError } from './schema/errors.ts';
 import { vrrpMac } from './schema/nics.ts';
@@ -309,8 +310,31 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
         await core.pool.set(ds, { quota: quotaOf(next.quota) });
         undo.add(() => core.pool.set(ds, { quota: quotaOf(record.quota) }));
       }
+      let removedVolumes: string[] = [];
+      if (['add_disks', 'update_disks', 'remove_disks'].some((k) => Object.hasOwn(payload, k))) {
+        const images = core.images;
+        const changed = await changeDiskVolumes(
+          core.pool,
+          core.store.dataset(uuid),
+          objectsOf(record.disks),
+          objectsOf(next.disks),
+          objectsOf(payload.update_disks),
+          undo,
+          {
+            origin: (image) => images?.origin(image),
+            imageSize: (image) => images?.lookup(image)?.image_size,
+          },
+        );
+        if (changed.disks.length) next.disks = changed.disks;
+        removedVolumes = changed.removed;
+      }
       await core.store.write(next);
       undo.add(() => core.store.write(record));
+      // What the manifest no longer names goes last (nothing to undo after it).
+      for (const ds of removedVolumes)
+        await core.pool.destroy(ds, { recursive: true }).catch((err: unknown) => {
+          warnings.push(`Could not destroy removed disk ${ds}: ${(err as Error).message}`);
+        });
       if (now.state === 'running') {
         // zfs_io_priority and the System V IPC caps are stored only: this host has no block I/O
         // weight (blkio without bfq.weight), and IPC namespaces have no per-zone caps to set.

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cli,
@@ -39,11 +40,33 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
   const uuids: string[] = [];
   let guest = '';
   let zone = '';
+  let guestImage = '';
+  let disk0 = '';
+  let disk1 = '';
   const disk = join(env.dir, 'guest.raw');
   const get = async (u: string) => JSON.parse(await ok('vmadm', ['get', u])) as Record<string, unknown>;
+  const imageUuid = async (name: string) => {
+    const list = JSON.parse(await ok('imgadm', ['list', '-P', P, '-j'])) as {
+      manifest: Record<string, unknown>;
+    }[];
+    const m = list.find((i) => i.manifest.name === name);
+    assert.ok(m, `image ${name} installed`);
+    return String(m.manifest.uuid);
+  };
+  const volsize = async (ds: string) =>
+    (await ok('zfs', ['get', '-Hp', '-o', 'value', 'volsize', ds])).trim();
+  const guestBooted = (u: string, ms = 180_000) =>
+    waitFor(
+      `guest ${u} to write back its uuid`,
+      async () => ((await get(u)).customer_metadata as Record<string, unknown>)['guest-booted'] === u,
+      ms,
+    );
 
   before(async () => {
-    const image = await makeZonePool(env, P);
+    const image = await makeZonePool(env, P, { size: '2G' });
+    // The small guest, as imgadm offers it: a zvol image built here (its kernel cached).
+    await ok('imgadm', ['import', '-P', P, 'zonix-guest']);
+    guestImage = await imageUuid('zonix-guest');
     const { buildGuestDisk } = await import('../../src/images/builtin/guest.ts');
     await buildGuestDisk(disk, { mdataClient: join(ROOT, 'native/usr/sbin/mdata-get') });
     await ok('nictagadm', ['add', '-l', S]);
@@ -71,7 +94,7 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
       ram: 128,
       vcpus: 1,
       disks: [
-        { path: disk, nocreate: true, size: 64, boot: true, model: 'virtio' },
+        { image_uuid: guestImage, boot: true, model: 'virtio' },
         { size: 32, model: 'virtio' },
       ],
       nics: [{ nic_tag: S, ips: ['10.232.0.2/24'], model: 'virtio', primary: true }],
@@ -81,13 +104,22 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
     assert.equal(vm.state, 'running');
     const disks = vm.disks as Record<string, unknown>[];
     assert.equal(disks.length, 2);
-    assert.equal(disks[1]!.path, `/dev/zvol/rdsk/${P}/${guest}/disk0`);
-    assert.match(await ok('zfs', ['list', '-H', '-o', 'name,volsize', `${P}/${guest}/disk0`]), /\t32M/);
-    await waitFor(
-      'the guest to write back its uuid',
-      async () => ((await get(guest)).customer_metadata as Record<string, unknown>)['guest-booted'] === guest,
-      180_000,
+    disk0 = `/dev/zvol/rdsk/${P}/${guest}/disk0`;
+    disk1 = `/dev/zvol/rdsk/${P}/${guest}/disk1`;
+    assert.deepEqual(
+      disks.map((d) => [d.path, d.size, d.image_uuid]),
+      [
+        [disk0, 64, guestImage],
+        [disk1, 32, undefined],
+      ],
     );
+    // The boot disk is a clone of the image's @final; the other is empty at its size.
+    assert.equal(
+      (await ok('zfs', ['get', '-H', '-o', 'value', 'origin', `${P}/${guest}/disk0`])).trim(),
+      `${P}/${guestImage}@final`,
+    );
+    assert.equal(await volsize(`${P}/${guest}/disk1`), String(32 * 1024 * 1024));
+    await guestBooted(guest);
     await waitFor(
       'the zone to reach the guest',
       async () => (await cli('zlogin', [zone, 'ping', '-c', '1', '-W', '2', '10.232.0.2'])).code === 0,
@@ -111,16 +143,126 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
     assert.match(status, /^CapEff:\s+0+$/m);
     assert.match(status, /^NoNewPrivs:\s+1$/m);
     assert.ok(!existsSync(`/proc/${pid}/root${env.dir}/zones`));
-    assert.ok(existsSync(`/proc/${pid}/root${disk}`));
+    assert.ok(existsSync(`/proc/${pid}/root${disk0}`));
+    // An NMI reaches the guest through QMP; unknown kinds are refused.
+    const nmi = await cli('vmadm', ['sysrq', guest, 'nmi']);
+    assert.equal(nmi.code, 0, nmi.stderr);
+    assert.equal(nmi.stderr.trim(), `Sent NMI to VM ${guest}`);
+    const nope = await cli('vmadm', ['sysrq', guest, 'reboot']);
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, /Invalid sysrq type: reboot/);
   });
 
-  it('stops by ACPI, boots again and is deleted without leftovers', async () => {
-    await ok('vmadm', ['stop', guest]);
+  it('stops by ACPI (stopping meanwhile), and its disks change while stopped', async () => {
+    const stopping = cli('vmadm', ['stop', '-t', '120', guest]);
+    let seen = '';
+    await waitFor(
+      'the stop to show',
+      async () => (seen = String((await get(guest)).state)) !== 'running',
+      30_000,
+    );
+    const done = await stopping;
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(seen === 'stopping' || seen === 'stopped', seen);
     const stopped = await get(guest);
     assert.equal(stopped.state, 'stopped');
     assert.equal(stopped.exit_status, 0);
-    await ok('vmadm', ['start', guest]);
+    const update = (payload: unknown) => cli('vmadm', ['update', guest], { input: JSON.stringify(payload) });
+    // Grow; shrinking needs dangerous_allow_shrink, and is refused without it, changing nothing.
+    assert.equal((await update({ update_disks: [{ path: disk1, size: 48 }] })).code, 0);
+    assert.equal(await volsize(`${P}/${guest}/disk1`), String(48 * 1024 * 1024));
+    const shrink = await update({ update_disks: [{ path: disk1, size: 40 }] });
+    assert.equal(shrink.code, 1);
+    assert.match(shrink.stderr, /dangerous_allow_shrink/);
+    assert.equal(await volsize(`${P}/${guest}/disk1`), String(48 * 1024 * 1024));
+    assert.equal(((await get(guest)).disks as { size: number }[])[1]!.size, 48);
+    const ok2 = await update({ update_disks: [{ path: disk1, size: 40, dangerous_allow_shrink: true }] });
+    assert.equal(ok2.code, 0, ok2.stderr);
+    assert.equal(await volsize(`${P}/${guest}/disk1`), String(40 * 1024 * 1024));
+    // Add one (the next number), then remove it: its volume goes with it.
+    assert.equal((await update({ add_disks: [{ size: 16, model: 'virtio' }] })).code, 0);
+    const disk2 = `/dev/zvol/rdsk/${P}/${guest}/disk2`;
+    assert.deepEqual(
+      ((await get(guest)).disks as { path: string }[]).map((d) => d.path),
+      [disk0, disk1, disk2],
+    );
+    assert.equal(await volsize(`${P}/${guest}/disk2`), String(16 * 1024 * 1024));
+    assert.equal((await update({ remove_disks: [disk2] })).code, 0);
+    assert.equal((await cli('zfs', ['list', `${P}/${guest}/disk2`])).code, 1);
+    assert.equal(((await get(guest)).disks as unknown[]).length, 2);
+  });
+
+  it('boots again with a cdrom for this boot only', async () => {
+    await ok('vmadm', ['start', guest, 'order=c', `cdrom=${disk},ide`]);
     assert.equal((await get(guest)).state, 'running');
+    const block = JSON.stringify(JSON.parse(await ok('vmadm', ['info', guest, 'block'])));
+    assert.ok(block.includes(disk), 'the cdrom is attached');
+    assert.ok(!JSON.stringify((await get(guest)).disks).includes(disk), 'but not kept in the manifest');
+    await ok('vmadm', ['stop', '-F', guest]);
+  });
+
+  it('makes a zvol image of the stopped VM, and installs raw and qcow2 disks as images', async () => {
+    const made = await cli('imgadm', [
+      'create',
+      '-o',
+      join(env.dir, 'g2'),
+      guest,
+      'name=g2',
+      'version=1.0.0',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const manifest = JSON.parse(readFileSync(join(env.dir, 'g2.imgmanifest'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(manifest.type, 'zvol');
+    assert.equal(manifest.image_size, 64);
+    assert.equal(manifest.os, 'linux');
+    await ok('imgadm', [
+      'install',
+      '-P',
+      P,
+      '-m',
+      join(env.dir, 'g2.imgmanifest'),
+      '-f',
+      join(env.dir, 'g2.zfs'),
+    ]);
+    assert.equal(await imageUuid('g2'), manifest.uuid);
+    // A raw disk and the same as qcow2, each with a manifest of its own.
+    const qcow = join(env.dir, 'guest.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, qcow]);
+    for (const [name, file] of [
+      ['raw-guest', disk],
+      ['qcow-guest', qcow],
+    ] as const) {
+      const m = {
+        v: 2,
+        uuid: crypto.randomUUID(),
+        name,
+        version: '1',
+        type: 'zvol',
+        os: 'linux',
+        image_size: 64,
+      };
+      const mf = join(env.dir, `${name}.json`);
+      writeFileSync(mf, JSON.stringify(m));
+      await ok('imgadm', ['install', '-P', P, '-m', mf, '-f', file]);
+      assert.equal(await imageUuid(name), m.uuid);
+      assert.equal(await volsize(`${P}/${m.uuid}`), String(64 * 1024 * 1024));
+    }
+    // The converted one boots and answers.
+    const vm2 = await createVm(env.dir, {
+      brand: 'kvm',
+      ram: 128,
+      disks: [{ image_uuid: await imageUuid('qcow-guest'), boot: true, model: 'virtio' }],
+    });
+    uuids.push(vm2);
+    await guestBooted(vm2);
+    await ok('vmadm', ['delete', vm2]);
+    uuids.splice(uuids.indexOf(vm2), 1);
+  });
+
+  it('is deleted without leftovers', async () => {
     await ok('vmadm', ['delete', guest]);
     uuids.splice(uuids.indexOf(guest), 1);
     assert.equal((await cli('zfs', ['list', `${P}/${guest}/disk0`])).code, 1);

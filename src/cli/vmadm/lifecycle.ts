@@ -4,6 +4,7 @@
  */
 import { UsageError, ZonixError } from '../../common/index.ts';
 import { getopt, has, last } from '../getopt.ts';
+import type { BootOnce } from '../../vm/index.ts';
 import { host, idempotent, readPayload, say, USAGE, uuidArg, type Io } from './common.ts';
 
 /** Run `cmd` if it is a lifecycle command; undefined when it is not one of them. */
@@ -34,7 +35,8 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     case 'start':
     case 'boot': {
       const uuid = uuidArg(rest, cmd);
-      if (await idempotent(io, () => host().start(uuid, { op: io.op })))
+      const bootOnce = startOptions(rest.slice(1));
+      if (await idempotent(io, () => host().start(uuid, { op: io.op, ...(bootOnce ? { bootOnce } : {}) })))
         say(io, `Successfully started VM ${uuid}`);
       return 0;
     }
@@ -49,12 +51,13 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       );
       const uuid = uuidArg(operands, cmd);
       const t = last(p, 't');
-      if (t !== undefined)
-        throw new ZonixError(
-          'EINVAL',
-          'Timeout option is only supported for bhyve, KVM and docker containers.',
-        );
-      if (await idempotent(io, () => host().stop(uuid, { force: has(p, 'F'), op: io.op })))
+      if (t !== undefined && !/^\d+$/.test(t)) throw new ZonixError('EINVAL', `Invalid timeout: "${t}"`);
+      const opts = {
+        force: has(p, 'F'),
+        op: io.op,
+        ...(t !== undefined ? { timeoutMs: Number(t) * 1000 } : {}),
+      };
+      if (await idempotent(io, () => host().stop(uuid, opts)))
         say(io, `Successfully completed stop for VM ${uuid}`);
       return 0;
     }
@@ -87,6 +90,15 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const uuid = uuidArg(rest, cmd);
       // The brand's driver answers: HVM guests' hypervisors through QMP; zones have none, and say so.
       io.stdout.write(`${JSON.stringify(await host().info(uuid, rest.slice(1)), null, 2)}\n`);
+      return 0;
+    }
+    case 'sysrq': {
+      const [uuid, kind, ...more] = rest;
+      if (uuid === undefined || kind === undefined || more.length)
+        throw new UsageError('Usage: sysrq <uuid> <nmi|screenshot>', USAGE);
+      uuidArg([uuid], cmd);
+      await host().sysrq(uuid, kind);
+      say(io, kind === 'nmi' ? `Sent NMI to VM ${uuid}` : `Sent ${kind} sysrq to VM ${uuid}`);
       return 0;
     }
     case 'kill': {
@@ -132,4 +144,31 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
     default:
       return undefined;
   }
+}
+
+/**
+ * `vmadm start UUID order=cd,once=d cdrom=/x.iso,ide disk=/y.raw,virtio`: what this boot of an HVM
+ * guest adds (SmartOS's start options); undefined when none are given.
+ */
+export function startOptions(args: readonly string[]): BootOnce | undefined {
+  if (args.length === 0) return undefined;
+  const out: BootOnce = {};
+  const boot: string[] = [];
+  for (const arg of args) {
+    const m = /^(cdrom|disk)=(.+)$/.exec(arg);
+    if (m) {
+      const [path, model, ...extra] = m[2]!.split(',');
+      if (!path?.startsWith('/') || !model || extra.length)
+        throw new UsageError(`Invalid ${m[1]} option "${arg}": want ${m[1]}=/path,model`, USAGE);
+      (m[1] === 'cdrom' ? (out.cdroms ??= []) : (out.disks ??= [])).push({ path, model });
+      continue;
+    }
+    for (const kv of arg.split(',')) {
+      const b = /^(order|once)=([a-z]+)$/.exec(kv);
+      if (!b) throw new UsageError(`Invalid start option "${kv}"`, USAGE);
+      boot.push(kv);
+    }
+  }
+  if (boot.length) out.boot = boot.join(',');
+  return out;
 }

@@ -22,8 +22,9 @@ export const USAGE = `Usage: vmadm <command> [-d] [-v] [command-specific argumen
     reprovision <uuid> [-f <filename>]
     rollback-snapshot <uuid> <snapname>
     send <uuid>
-    start <uuid>
+    start <uuid> [option=value ...]
     stop <uuid> [-F] [-t timeout]
+    sysrq <uuid> <nmi|screenshot>
     update <uuid> [-f <filename>]
      -or- update <uuid> property=value [property=value ...]
     validate create [-f <filename>]

@@ -78,7 +78,7 @@ describe('brand drivers', () => {
   });
 
   it('imgadm create rules are in the brand records', () => {
-    assert.equal(BRANDS.kvm.image.creatable, false);
+    assert.equal(BRANDS.kvm.image.holds, 'boot-disk');
     assert.equal(BRANDS.lx.image.requiresBrand, true);
     assert.equal(BRANDS.joyent.image.requiresPlatform, true);
     assert.equal(BRANDS.bhyve.image.recordsBootrom, true);

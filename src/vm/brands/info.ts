@@ -35,6 +35,8 @@ export interface BrandInfo {
   readonly limitPriv: readonly string[];
   /** The signal that asks the brand's init to halt (busybox init powers off on USR2). */
   readonly haltSignal: string;
+  /** The state `get` shows while a stop waits for the guest (SmartOS: zones shut down, HVMs stop). */
+  readonly haltingState: 'shutting_down' | 'stopping';
   /**
    * Run in the zone to halt or reboot it, when the zone has it (lx: the distribution's shutdown, as
    * SmartOS does); otherwise the halt signal is sent to init.
@@ -51,6 +53,8 @@ export interface BrandInfo {
    * in its zone (HVM brands); zones have their control folder instead.
    */
   readonly guestSerial?: boolean;
+  /** `vmadm stop -t SECONDS` applies (how long the guest gets before the stop is forced). */
+  readonly stopTimeout?: boolean;
   /** `vmadm info` types the brand answers (`all` is every one); none for zones. */
   readonly infoTypes?: readonly string[];
   /** `vmadm sysrq` kinds the brand takes. */
@@ -63,8 +67,10 @@ export interface BrandInfo {
 
 /** The image rules of a brand, as SmartOS's imgadm applies them. */
 export interface ImageRules {
-  /** Images can be made from its VMs (SmartOS does not yet for kvm and bhyve). */
+  /** Images can be made from its VMs. */
   readonly creatable: boolean;
+  /** What the image holds: the zone's root filesystem, or the VM's boot disk (a zvol image). */
+  readonly holds: 'root' | 'boot-disk';
   /** The image is marked as needing this brand (`requirements.brand`). */
   readonly requiresBrand: boolean;
   /** The image needs the platform the VM was made on (`requirements.min_platform`). */
@@ -99,9 +105,16 @@ const osBrand = (name: BrandName): BrandInfo => ({
   diskModels: [],
   limitPriv: OS_LIMIT_PRIV,
   haltSignal: 'USR2',
+  haltingState: 'shutting_down',
   zoneControl: '/.zonecontrol',
   snapshots: true,
-  image: { creatable: true, requiresBrand: false, requiresPlatform: true, recordsBootrom: false },
+  image: {
+    creatable: true,
+    holds: 'root',
+    requiresBrand: false,
+    requiresPlatform: true,
+    recordsBootrom: false,
+  },
 });
 
 export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
@@ -115,10 +128,17 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     requiresKernelVersion: true,
     interfacePrefix: 'eth',
     haltSignal: 'TERM',
+    haltingState: 'shutting_down',
     zoneControl: '/native/.zonecontrol',
     haltCommand: ['/sbin/shutdown', '-h', 'now'],
     rebootCommand: ['/sbin/shutdown', '-r', 'now'],
-    image: { creatable: true, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },
+    image: {
+      creatable: true,
+      holds: 'root',
+      requiresBrand: true,
+      requiresPlatform: false,
+      recordsBootrom: false,
+    },
   },
   kvm: {
     name: 'kvm',
@@ -136,11 +156,19 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'scsi', 'ide'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    haltingState: 'stopping',
     guestSerial: true,
+    stopTimeout: true,
     infoTypes: ['block', 'blockstats', 'chardev', 'cpus', 'kvm', 'pci', 'spice', 'status', 'version', 'vnc'],
     sysrqKinds: ['nmi', 'screenshot'],
     snapshots: false,
-    image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: false },
+    image: {
+      creatable: true,
+      holds: 'boot-disk',
+      requiresBrand: false,
+      requiresPlatform: false,
+      recordsBootrom: false,
+    },
   },
   bhyve: {
     name: 'bhyve',
@@ -158,11 +186,19 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     diskModels: ['virtio', 'ahci', 'nvme'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
+    haltingState: 'stopping',
     guestSerial: true,
+    stopTimeout: true,
     infoTypes: ['vnc'],
     sysrqKinds: ['nmi'],
     snapshots: true,
-    image: { creatable: false, requiresBrand: true, requiresPlatform: false, recordsBootrom: true },
+    image: {
+      creatable: true,
+      holds: 'boot-disk',
+      requiresBrand: true,
+      requiresPlatform: false,
+      recordsBootrom: true,
+    },
   },
 };
 

@@ -260,9 +260,15 @@ export class QemuBrand implements BrandDriver {
     return this.info.infoTypes ?? [];
   }
 
-  zoneSpec(vm: VmRecord, zonepath: string, ctx?: Pick<BrandContext, 'volumeFile'>): ZoneSpec {
+  zoneSpec(vm: VmRecord, zonepath: string, ctx?: Pick<BrandContext, 'volumeFile' | 'bootOnce'>): ZoneSpec {
     const accel = hostAccelerator();
-    const disks = guestDisks(vm);
+    const once = ctx?.bootOnce;
+    // What this boot adds (vmadm start cdrom=, disk=) comes after the VM's own disks.
+    const disks = [
+      ...guestDisks(vm),
+      ...(once?.disks ?? []).map((d) => ({ ...d, media: 'disk' as const, boot: false })),
+      ...(once?.cdroms ?? []).map((d) => ({ ...d, media: 'cdrom' as const, boot: false })),
+    ];
     const mounts: ZoneMount[] = [{ source: '/usr', target: '/usr', readonly: true }];
     const raw = Array.isArray(vm.disks) ? (vm.disks as Record<string, unknown>[]) : [];
     for (const d of disks) {
@@ -281,7 +287,7 @@ export class QemuBrand implements BrandDriver {
       cgroupsPath: zoneCgroupPath(vm.uuid),
       // QEMU's own messages go to the monitor's terminal; the guest's console is its serial port.
       terminal: true,
-      args: qemuArgv(vm, { accel, disks }),
+      args: qemuArgv(vm, { accel, disks, ...(once?.boot ? { boot: once.boot } : {}) }),
       env: ['PATH=/usr/bin:/usr/sbin'],
       resources: zoneResourcesOf(vm),
       capabilities: [],

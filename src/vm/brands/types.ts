@@ -124,6 +124,17 @@ export interface BrandContext {
   readonly op?: Operation;
   /** The file that holds the data of volume dataset `name` of the VM's pool (HVM disks). */
   readonly volumeFile?: (name: string) => string;
+  /** For this boot only (`vmadm start UUID order=cd,once=d cdrom=PATH,MODEL`): HVM brands. */
+  readonly bootOnce?: BootOnce;
+}
+
+/** What one `vmadm start` adds to an HVM guest's boot. */
+export interface BootOnce {
+  /** QEMU `-boot` options (`order=cd,once=d`). */
+  boot?: string;
+  /** Extra ISOs (read-only) and disks, as `{ path, model }`. */
+  cdroms?: { path: string; model: string }[];
+  disks?: { path: string; model: string }[];
 }
 
 export interface HaltOptions {

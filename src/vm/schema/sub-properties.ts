@@ -93,9 +93,10 @@ export const DISK_PROPERTIES: SubTable = {
       update: HVM,
       filter: true,
     }),
+    // Zonix resizes kvm disks too (SmartOS: bhyve only): both brands are QEMU here.
     size: sp('integer', HVM, 'reboot', 'Size in MiB; required without image_uuid', {
       min: 0,
-      update: BHYVE,
+      update: HVM,
       filter: true,
     }),
     image_uuid: sp('uuid', HVM, 'no', 'zvol image to clone the disk from', { filter: true }),
@@ -126,7 +127,7 @@ export const DISK_PROPERTIES: SubTable = {
       validator: isBhyveSectorSize,
     }),
     dangerous_allow_shrink: sp('boolean', [], 'yes', 'Allow update_disks to make a disk smaller', {
-      update: BHYVE,
+      update: HVM,
     }),
   },
 };
