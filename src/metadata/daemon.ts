@@ -12,7 +12,7 @@ import { createServer, type Socket } from 'node:net';
 import { socketAnswers } from '../common/index.ts';
 import { dirname } from 'node:path';
 import { runPath } from '../platform/index.ts';
-import { MetadataServer, type MetadataBackend } from './server.ts';
+import { MetadataServer, type MetadataBackend, type ServeRecord } from './server.ts';
 
 export const controlSocket = (): string => runPath('zonix-metadata.sock');
 
@@ -23,6 +23,8 @@ export interface ControlRequest {
   pid?: number;
   /** serve: a hardware guest's serial socket (see ServeRecord). */
   guestSerial?: string;
+  /** serve: a hardware guest's VNC (see ServeRecord). */
+  vnc?: ServeRecord['vnc'];
 }
 
 export interface ControlReply {
@@ -86,6 +88,7 @@ export async function startMetadataDaemon(
           uuid: String(req.uuid),
           zonepath: String(req.zonepath),
           ...(typeof req.guestSerial === 'string' ? { guestSerial: req.guestSerial } : {}),
+          ...(req.vnc && typeof req.vnc.socket === 'string' ? { vnc: req.vnc } : {}),
         });
         return { ok: true };
       case 'attach':

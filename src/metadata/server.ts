@@ -60,6 +60,8 @@ interface Zone {
   gone?: boolean;
   /** The manifest as last read, and the file identity it was read at. */
   cached?: { key: string; vm: MetaVm };
+  /** A hardware guest's VNC on the host's TCP port, and what it carries. */
+  vnc?: { server: Server; conns: Set<Socket>; portFile: string };
 }
 
 export interface ServeRecord {
@@ -71,6 +73,11 @@ export interface ServeRecord {
    * until it is there, and after the hypervisor went) and then serves the guest on it.
    */
   guestSerial?: string;
+  /**
+   * A hardware guest's VNC: the hypervisor's socket (`vm.vnc`) offered on TCP `host:port` (0: a free
+   * port), SmartOS's `vnc_port`. Where it listens is written to `portFile` as `{host, port}`.
+   */
+  vnc?: { socket: string; host: string; port: number; portFile: string };
 }
 
 export class MetadataServer {
@@ -110,6 +117,44 @@ export class MetadataServer {
       throw err;
     }
     if (rec.guestSerial) this.dialGuest(zone, rec.guestSerial);
+    if (rec.vnc) await this.offerVnc(zone, rec.vnc);
+  }
+
+  /**
+   * Listen on the guest's VNC port: each TCP client gets a connection of its own to the hypervisor's
+   * socket (refused while the guest is not up: the client tries again, as VNC viewers do).
+   */
+  private async offerVnc(zone: Zone, vnc: NonNullable<ServeRecord['vnc']>): Promise<void> {
+    const conns = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = connectLong(vnc.socket);
+      conns.add(client).add(upstream);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        conns.delete(client);
+        conns.delete(upstream);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    server.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: vnc.host, port: vnc.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : vnc.port;
+    mkdirSync(dirname(vnc.portFile), { recursive: true });
+    writeFileSync(vnc.portFile, JSON.stringify({ host: vnc.host, port }) + '\n');
+    zone.vnc = { server, conns, portFile: vnc.portFile };
+    // Released meanwhile: nothing listens for a zone that went.
+    if (zone.gone) await closeVnc(zone);
   }
 
   /**
@@ -370,7 +415,17 @@ function connectLong(path: string): Socket {
   }
 }
 
+async function closeVnc(zone: Zone): Promise<void> {
+  const vnc = zone.vnc;
+  if (!vnc) return;
+  zone.vnc = undefined;
+  for (const s of vnc.conns) s.destroy();
+  rmSync(vnc.portFile, { force: true });
+  await new Promise<void>((r) => vnc.server.close(() => r()));
+}
+
 async function closeZone(zone: Zone): Promise<void> {
+  await closeVnc(zone);
   zone.gone = true;
   zone.guest?.destroy();
   zone.serial?.close();

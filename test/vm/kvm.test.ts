@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -98,6 +99,8 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
         { size: 32, model: 'virtio' },
       ],
       nics: [{ nic_tag: S, ips: ['10.232.0.2/24'], model: 'virtio', primary: true }],
+      vnc_port: 0,
+      vnc_password: 'zonix123',
     });
     uuids.push(guest);
     const vm = await get(guest);
@@ -144,6 +147,29 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
     assert.match(status, /^NoNewPrivs:\s+1$/m);
     assert.ok(!existsSync(`/proc/${pid}/root${env.dir}/zones`));
     assert.ok(existsSync(`/proc/${pid}/root${disk0}`));
+    // VNC on a free TCP port of the host, QEMU's socket behind it, asking for the password.
+    const vnc = (
+      JSON.parse(await ok('vmadm', ['info', guest, 'vnc'])) as { vnc: { host: string; port: number } }
+    ).vnc;
+    assert.equal(vnc.host, '127.0.0.1');
+    assert.ok(vnc.port > 0);
+    const rfb = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(vnc.port, vnc.host);
+      let got = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (got.length === 12) s.write('RFB 003.008\n');
+        else if (got.length > 12) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on('error', reject);
+      setTimeout(() => reject(new Error('no RFB answer')), 10_000).unref();
+    });
+    assert.equal(rfb.toString('latin1', 0, 12), 'RFB 003.008\n');
+    // Security types after the version: [count, types...]; 2 is VNC authentication (the password).
+    assert.deepEqual([...rfb.subarray(13, 13 + rfb[12]!)], [2]);
     // An NMI reaches the guest through QMP; unknown kinds are refused.
     const nmi = await cli('vmadm', ['sysrq', guest, 'nmi']);
     assert.equal(nmi.code, 0, nmi.stderr);

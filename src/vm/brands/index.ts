@@ -10,7 +10,16 @@ import { ZoneBrand } from './zone.ts';
 
 export * from './info.ts';
 export * from './types.ts';
-export { GUEST_SOCKETS, guestSocket, qemuArgv, qmp, tapName } from './qemu.ts';
+export {
+  GUEST_SOCKETS,
+  guestSocket,
+  qemuArgv,
+  qmp,
+  tapName,
+  vncAddress,
+  vncHost,
+  vncPortFile,
+} from './qemu.ts';
 
 /** Which driver runs a brand's VMs: zone brands run as zones; HVM brands as QEMU inside a zone. */
 const driverFor = (info: BrandInfo): BrandDriver => (info.hvm ? new QemuBrand(info) : new ZoneBrand(info));

@@ -7,12 +7,12 @@
  * under the zone's seccomp filter and its own sandbox, and its cgroup holds `max_physical_memory`.
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cachedProbeSync } from '../../platform/index.ts';
+import { cachedProbeSync, runPath } from '../../platform/index.ts';
 import { zoneCgroupPath, type ZoneDevice, type ZoneMount, type ZoneSpec } from '../../zones/index.ts';
 import { VmError } from '../errors.ts';
 import type { VmRecord } from '../store.ts';
@@ -73,6 +73,27 @@ export function guestDisks(vm: VmRecord): GuestDisk[] {
       boot: d.boot === true,
     }));
   return [...out.filter((d) => d.boot), ...out.filter((d) => !d.boot)];
+}
+
+/**
+ * Where a guest's VNC is offered on the host: `ZONIX_VNC_HOST`, else loopback (reach it through an
+ * SSH tunnel; SmartOS listens on the admin network, which this host does not know).
+ */
+export const vncHost = (): string => process.env.ZONIX_VNC_HOST || '127.0.0.1';
+
+/** Where the host's VNC listener of a running guest says it listens (`{host, port}`). */
+export const vncPortFile = (uuid: string): string => runPath('vnc', `${uuid}.json`);
+
+/** The guest's VNC address while it runs, or undefined (none offered, or not up yet). */
+export function vncAddress(uuid: string): { host: string; port: number } | undefined {
+  try {
+    const a = JSON.parse(readFileSync(vncPortFile(uuid), 'utf8')) as { host?: unknown; port?: unknown };
+    return typeof a.host === 'string' && typeof a.port === 'number'
+      ? { host: a.host, port: a.port }
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The tap that carries NIC `index` in the guest's zone. */
@@ -310,10 +331,28 @@ export class QemuBrand implements BrandDriver {
   }
 
   async boot(vm: VmRecord, ctx: BrandContext): Promise<number> {
-    return bootZone(this.info, vm, ctx, async () => {
+    const pid = await bootZone(this.info, vm, ctx, async () => {
       await this.prepareRoot(ctx.zonepath);
       return this.zoneSpec(vm, ctx.zonepath, ctx);
     });
+    const password = str(vm.vnc_password);
+    if (password !== undefined && int(vm.vnc_port, 0) !== -1) await this.setVncPassword(vm, ctx, password);
+    return pid;
+  }
+
+  /** QEMU starts with VNC password auth on and no password (nobody gets in): set it over QMP. */
+  private async setVncPassword(vm: VmRecord, ctx: BrandContext, password: string): Promise<void> {
+    const path = guestSocket(ctx.zonepath, 'qmp');
+    for (const t0 = Date.now(); ;) {
+      try {
+        await qmp(path, 'set_password', { protocol: 'vnc', password });
+        return;
+      } catch (err) {
+        if (Date.now() - t0 > 10_000 || ctx.runtime.stateSync(vm.uuid)?.status !== 'running')
+          throw new VmError('EINVAL', `Could not set the VNC password of VM ${vm.uuid}: ${String(err)}`);
+        await sleep(50);
+      }
+    }
   }
 
   /**
@@ -360,10 +399,17 @@ export class QemuBrand implements BrandDriver {
     const path = guestSocket(ctx.zonepath, 'qmp');
     const out: Record<string, unknown> = {};
     // One exchange per type, in order: QEMU serves one QMP client at a time.
-    for (const t of asked)
+    for (const t of asked) {
+      // VNC as SmartOS reports it: where a viewer connects (the host's TCP port), not QEMU's socket.
+      const addr = t === 'vnc' ? vncAddress(vm.uuid) : undefined;
+      if (addr) {
+        out[t] = { host: addr.host, port: addr.port, display: addr.port - 5900 };
+        continue;
+      }
       out[t] = await qmp(path, INFO_COMMANDS[t]!).catch((err: unknown) => {
         throw fail(err instanceof Error ? err.message : String(err));
       });
+    }
     return out;
   }
 
