@@ -63,8 +63,10 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
       ms,
     );
 
+  let zoneImage = '';
   before(async () => {
     const image = await makeZonePool(env, P, { size: '2G' });
+    zoneImage = image;
     // The small guest, as imgadm offers it: a zvol image built here (its kernel cached).
     await ok('imgadm', ['import', '-P', P, 'zonix-guest']);
     guestImage = await imageUuid('zonix-guest');
@@ -86,6 +88,71 @@ describe('kvm brand: a guest under QEMU in a zone', { skip, timeout: 600_000 }, 
     await stopMetadata(env);
     await teardown(env, [P], uuids);
     assert.deepEqual(leaks(env), []);
+  });
+
+  it('refuses bad HVM input with SmartOS messages, creating nothing', async () => {
+    const before = [
+      await ok('vmadm', ['list', '-H', '-o', 'uuid']),
+      await ok('zfs', ['list', '-H', '-r', P]),
+    ];
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { brand: 'kvm', ram: 128, disks: [{ path: disk, size: 64, model: 'virtio' }] },
+        /you cannot specify a path for a disk unless you set nocreate=true/,
+      ],
+      [
+        { brand: 'kvm', ram: 128, disks: [{ size: 16, model: 'floppy' }] },
+        /"floppy" is not a valid disk model for kvm brand/,
+      ],
+      [
+        {
+          brand: 'kvm',
+          ram: 128,
+          disks: [{ size: 16, model: 'virtio' }],
+          nics: [{ nic_tag: S, model: 'ne2k' }],
+        },
+        /"ne2k" is not a valid NIC model for kvm brand\. Valid are: virtio,e1000,rtl8139/,
+      ],
+    ];
+    for (const [payload, message] of cases) {
+      const r = await cli('vmadm', ['create'], { input: JSON.stringify(payload) });
+      const made = /Successfully created VM (\S+)/.exec(r.stderr);
+      if (made) uuids.push(made[1]!);
+      assert.equal(r.code, 1, `${JSON.stringify(payload)}: ${r.stderr}`);
+      assert.match(r.stderr, message, JSON.stringify(payload));
+    }
+    const sysrq = await cli('vmadm', ['start', zone, 'order=c', 'order=d']);
+    assert.equal(sysrq.code, 2);
+    assert.match(sysrq.stderr, /You can only specify 'order' once when starting a VM/);
+    assert.deepEqual(
+      [await ok('vmadm', ['list', '-H', '-o', 'uuid']), await ok('zfs', ['list', '-H', '-r', P])],
+      before,
+    );
+    // HVM properties on a zone brand are not errors on SmartOS: they are removed from the payload
+    // (with a warning in the log), and make no volumes.
+    const z = await createVm(env.dir, {
+      brand: 'joyent-minimal',
+      image_uuid: zoneImage,
+      vcpus: 2,
+      autoboot: false,
+      disks: [{ size: 16, model: 'virtio' }],
+    });
+    const zvm = await get(z);
+    assert.equal(zvm.vcpus, undefined);
+    assert.equal(zvm.disks, undefined);
+    assert.equal((await cli('zfs', ['list', `${P}/${z}/disk0`])).code, 1);
+    await ok('vmadm', ['delete', z]);
+    // `ram` above `max_physical_memory` on create: SmartOS raises the cap to ram + 256 MiB (the
+    // minimum overhead); the error (`cannot be lower than vm.ram`) is an update's.
+    const k = await createVm(env.dir, {
+      brand: 'kvm',
+      ram: 512,
+      max_physical_memory: 256,
+      autoboot: false,
+      disks: [{ size: 16, model: 'virtio' }],
+    });
+    assert.equal((await get(k)).max_physical_memory, 768);
+    await ok('vmadm', ['delete', k]);
   });
 
   it('boots, answers metadata on ttyS1 and is reachable from a zone on its etherstub', async () => {

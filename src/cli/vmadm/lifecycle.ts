@@ -166,6 +166,8 @@ export function startOptions(args: readonly string[]): BootOnce | undefined {
     for (const kv of arg.split(',')) {
       const b = /^(order|once)=([a-z]+)$/.exec(kv);
       if (!b) throw new UsageError(`Invalid start option "${kv}"`, USAGE);
+      if (boot.some((o) => o.startsWith(`${b[1]}=`)))
+        throw new UsageError(`You can only specify '${b[1]}' once when starting a VM`, USAGE);
       boot.push(kv);
     }
   }

@@ -31,6 +31,8 @@ export interface BrandInfo {
   readonly nicModelRequired: boolean;
   /** Accepted `disks.*.model` values. */
   readonly diskModels: readonly string[];
+  /** NIC models its guests take (empty: zones, whose NICs have no model). */
+  readonly nicModels: readonly string[];
   /** `limit_priv` of a new VM. */
   readonly limitPriv: readonly string[];
   /** The signal that asks the brand's init to halt (busybox init powers off on USR2). */
@@ -103,6 +105,7 @@ const osBrand = (name: BrandName): BrandInfo => ({
   interfacePrefix: 'net',
   nicModelRequired: false,
   diskModels: [],
+  nicModels: [],
   limitPriv: OS_LIMIT_PRIV,
   haltSignal: 'USR2',
   haltingState: 'shutting_down',
@@ -154,6 +157,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     interfacePrefix: 'net',
     nicModelRequired: true,
     diskModels: ['virtio', 'scsi', 'ide'],
+    nicModels: ['virtio', 'e1000', 'rtl8139'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
     haltingState: 'stopping',
@@ -184,6 +188,7 @@ export const BRANDS: Readonly<Record<BrandName, BrandInfo>> = {
     interfacePrefix: 'net',
     nicModelRequired: true,
     diskModels: ['virtio', 'ahci', 'nvme'],
+    nicModels: ['virtio', 'e1000'],
     limitPriv: HVM_LIMIT_PRIV,
     haltSignal: 'TERM',
     haltingState: 'stopping',

@@ -41,6 +41,9 @@ export const MESSAGES = {
   InvalidNicTag: (nic: unknown) => `invalid or missing .nic_tag option for NIC: ${json(nic)}`,
   InvalidUpdateNicTag: (nic: unknown) => `invalid .nic_tag option for NIC: ${json(nic)}`,
   MissingNicModel: (nic: unknown) => `missing .model option for NIC: ${json(nic)}`,
+  // Worded as SmartOS's disk model error (SmartOS passes an unknown NIC model on to the hypervisor).
+  InvalidNicModel: (model: unknown, brand: string, models: readonly string[]) =>
+    `"${String(model)}" is not a valid NIC model for ${brand} brand. Valid are: ${models.join(',')}`,
   InvalidUpdateNicModel: (nic: unknown) => `invalid .model option for NIC: ${json(nic)}`,
   UpdateNicNeedsMac: () => 'NIC object needs a .mac property to update',
   NoSuchNic: () => 'There is no existing NIC with that mac address',

@@ -235,6 +235,8 @@ export function checkNics(payload: Readonly<Payload>, brand: BrandInfo, old?: Re
     ) {
       throw payloadError('MissingNicModel', n);
     }
+    if (brand.nicModels.length > 0 && typeof n.model === 'string' && !brand.nicModels.includes(n.model))
+      throw payloadError('InvalidNicModel', n.model, brand.name, brand.nicModels);
     if (adding && (typeof n.nic_tag !== 'string' || !ADD_TAG_RE.test(n.nic_tag)))
       throw payloadError('InvalidNicTag', n);
     if (
