@@ -262,6 +262,34 @@ describe('machines', () => {
       ).brand,
       'lx',
     );
+    // A zvol image makes an HVM machine: the package's memory as ram, its disk as a second disk.
+    const hvm = createPayload(
+      { name: 'vm1' },
+      {
+        owner: 'a',
+        image: { uuid: 'zv', type: 'zvol' },
+        pkg,
+        networks: [{ net, ip: '10.88.0.3' }],
+        authorizedKeys: '',
+      },
+    );
+    assert.equal(hvm.brand, 'kvm');
+    assert.equal(hvm.image_uuid, undefined);
+    assert.equal(hvm.ram, pkg.memory);
+    assert.equal(hvm.max_physical_memory, undefined);
+    assert.deepEqual(hvm.disks, [
+      { image_uuid: 'zv', boot: true, model: 'virtio' },
+      { size: pkg.disk, model: 'virtio' },
+    ]);
+    assert.equal((hvm.nics as { model?: string }[])[0]!.model, 'virtio');
+    assert.throws(
+      () =>
+        createPayload(
+          { brand: 'bhyve' },
+          { owner: 'a', image: { uuid: 'i', type: 'zone-dataset' }, pkg, networks: [], authorizedKeys: '' },
+        ),
+      /not a zvol image/,
+    );
     assert.throws(
       () =>
         createPayload(

@@ -197,22 +197,49 @@ export function createPayload(body: Record<string, unknown>, inputs: CreateInput
   if (name !== undefined && (typeof name !== 'string' || !validMachineName(name)))
     throw invalid(`name ${JSON.stringify(name)} is invalid`);
   const imageType = inputs.image.type ?? 'zone-dataset';
+  // A zone image's brand takes it as its root; a zvol image is an HVM guest's boot disk.
   const brand =
     typeof body.brand === 'string'
       ? body.brand
       : (inputs.image.requirements?.brand ??
         BRAND_NAMES.find((b) => getBrand(b)!.imageTypes.includes(imageType)) ??
+        BRAND_NAMES.find((b) => getBrand(b)!.diskImageTypes.includes(imageType)) ??
         'joyent');
-  // A brand whose driver cannot run VMs yet (kvm, bhyve: issue 14) is refused before anything is made.
   if (brandDriver(brand)?.bootable === false)
     throw invalid(`brand ${brand} is not supported yet on this host`);
+  const hvm = getBrand(brand)?.hvm === true;
+  if (hvm && imageType !== 'zvol')
+    throw invalid(`image ${inputs.image.uuid} is not a zvol image, which ${brand} machines boot from`);
+  const nics = inputs.networks.map((n, i) => ({
+    ...Networks.nic(n.net, n.ip, i === 0),
+    ...(hvm ? { model: 'virtio' } : {}),
+  }));
+  // HVM machines (as Triton makes them): the package's memory is the guest's RAM (the zone's cap
+  // derived from it), its disk a second, empty disk beside the image's boot disk.
+  const {
+    max_physical_memory: _m,
+    max_locked_memory: _l,
+    max_swap: _s,
+    quota: _q,
+    ...pkgRest
+  } = packagePayload(inputs.pkg);
+  const sized = hvm
+    ? {
+        ...pkgRest,
+        ram: inputs.pkg.memory,
+        vcpus: Math.max(1, inputs.pkg.vcpus),
+        disks: [
+          { image_uuid: inputs.image.uuid, boot: true, model: 'virtio' },
+          ...(inputs.pkg.disk > 0 ? [{ size: inputs.pkg.disk, model: 'virtio' }] : []),
+        ],
+      }
+    : { image_uuid: inputs.image.uuid, ...packagePayload(inputs.pkg) };
   return {
     brand,
-    image_uuid: inputs.image.uuid,
     owner_uuid: inputs.owner,
     ...(typeof name === 'string' ? { alias: name, hostname: name } : {}),
-    ...packagePayload(inputs.pkg),
-    nics: inputs.networks.map((n, i) => Networks.nic(n.net, n.ip, i === 0)),
+    ...sized,
+    nics,
     resolvers: [...new Set(inputs.networks.flatMap((n) => n.net.resolvers))],
     ...(Object.keys(metadata).length ? { customer_metadata: metadata } : {}),
     ...(Object.keys(tags).length ? { tags } : {}),
