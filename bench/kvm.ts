@@ -88,6 +88,7 @@ function seen(sock: Socket, text: string, t0: number): Promise<number> {
 /** Bare QEMU on `disk` with a minimal metadata responder on its ttyS1. */
 async function bareBoot(disk: string, dir: string, accel: 'kvm' | 'tcg'): Promise<Boot> {
   const { encodeAnswer, parseLine } = await import('../src/metadata/index.ts');
+  const { tcgCacheMiB } = await import('../src/vm/index.ts');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const uuid = randomUUID();
@@ -96,7 +97,14 @@ async function bareBoot(disk: string, dir: string, accel: 'kvm' | 'tcg'): Promis
   const qemu = spawn(
     'qemu-system-x86_64',
     [
-      ...['-machine', 'pc', '-accel', accel === 'kvm' ? 'kvm' : 'tcg,tb-size=32', '-m', String(RAM)],
+      ...[
+        '-machine',
+        'pc',
+        '-accel',
+        accel === 'kvm' ? 'kvm' : `tcg,tb-size=${tcgCacheMiB(RAM)}`,
+        '-m',
+        String(RAM),
+      ],
       ...['-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'std'],
       ...['-chardev', `socket,id=c0,path=${s('console')},server=on,wait=off`, '-serial', 'chardev:c0'],
       ...['-chardev', `socket,id=c1,path=${s('ttyb')},server=on,wait=off`, '-serial', 'chardev:c1'],

@@ -16,6 +16,7 @@ export {
   qemuArgv,
   qmp,
   tapName,
+  tcgCacheMiB,
   vncAddress,
   vncHost,
   vncPortFile,

@@ -113,6 +113,12 @@ export function bootOrder(vm: VmRecord, override?: string): string {
   return parts.length ? parts.join(',') : 'order=cd';
 }
 
+/**
+ * TCG's translation cache (MiB), part of what a guest costs the host beyond its RAM: a sixteenth of
+ * the guest's RAM, 8 to 64 MiB (a 128 MiB guest boots as fast with 8 as with 32: measured).
+ */
+export const tcgCacheMiB = (ramMiB: number): number => Math.min(64, Math.max(8, Math.round(ramMiB / 16)));
+
 /** QEMU's command line for a guest (paths as its zone sees them). */
 export function qemuArgv(
   vm: VmRecord,
@@ -130,9 +136,8 @@ export function qemuArgv(
     vm.uuid,
     '-machine',
     'pc',
-    // TCG keeps a translation cache; 32 MiB is plenty for a guest and keeps the overhead small.
     '-accel',
-    opts.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=32',
+    opts.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${tcgCacheMiB(int(vm.ram, 256))}`,
     '-cpu',
     cpu,
     '-m',
