@@ -55,7 +55,7 @@ describe('brand drivers', () => {
     const after = (flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
     assert.deepEqual(after('-m'), ['512']);
     assert.deepEqual(after('-smp'), ['2']);
-    assert.deepEqual(after('-accel'), ['tcg,tb-size=32']);
+    assert.deepEqual(after('-accel'), ['tcg,tb-size=64'], 'an eighth of the 512 MiB of RAM');
     assert.match(after('-drive')[0]!, /^file=\/dev\/zvol\/rdsk\/zones\/x\/disk0,/);
     assert.match(after('-drive')[2]!, /media=cdrom,readonly=on/);
     assert.deepEqual(after('-device').slice(0, 3), [
