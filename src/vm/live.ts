@@ -83,8 +83,8 @@ export function applyLive(out: Record<string, unknown>, live: LiveState, doing?:
       : live.state === 'running' && doing === 'stopping'
         ? 'stopping'
         : live.state !== 'running' && doing === 'create'
-        ? 'provisioning'
-        : live.state;
+          ? 'provisioning'
+          : live.state;
   out.zone_state = live.zone_state;
   if (live.state === 'running') out.pid = live.pid;
   else {
