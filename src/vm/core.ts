@@ -335,8 +335,6 @@ export class VmCore {
 
   async stop(uuid: string, opts: HaltOpts = {}, op?: Operation): Promise<void> {
     const brand = this.driver(this.record(uuid)).info;
-    if (opts.timeoutMs !== undefined && !brand.stopTimeout)
-      throw new VmError('EINVAL', 'Timeout option is only supported for bhyve, KVM and docker containers.');
     // The lock's intent is what `get` shows meanwhile (`shutting_down`, or `stopping` for HVMs).
     const lock = await lockVm(uuid, brand.haltingState === 'stopping' ? 'stopping' : 'stop');
     try {

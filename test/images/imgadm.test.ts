@@ -56,8 +56,11 @@ describe('imgadm', { skip: isRoot ? false : 'needs root' }, () => {
     assert.match(head!, /^UUID\s+NAME\s+VERSION\s+OS\s+TYPE\s+PUB$/);
     const row = rows.find((r) => /\sminimal\s/.test(r));
     assert.match(row!, /^[0-9a-f-]{36}\s+minimal\s+\S+\s+other\s+zone-dataset\s+\d{4}-\d{2}-\d{2}$/);
-    // debian-12 and debian-12-cloudinit are offered wherever debootstrap is installed.
-    for (const r of rows) assert.match(r, /\s(minimal|debian-12|debian-12-cloudinit)\s/);
+    // debian-12 and debian-12-cloudinit are offered wherever debootstrap is installed, the small
+    // kvm guest (a zvol image) wherever its tools are.
+    for (const r of rows) assert.match(r, /\s(minimal|debian-12|debian-12-cloudinit|zonix-guest)\s/);
+    const guest = rows.find((r) => /\szonix-guest\s/.test(r));
+    if (guest) assert.match(guest, /^[0-9a-f-]{36}\s+zonix-guest\s+\S+\s+linux\s+zvol\s+\d{4}-\d{2}-\d{2}$/);
     minimal = row!.split(/\s+/)[0]!;
   });
 

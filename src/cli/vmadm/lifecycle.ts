@@ -52,6 +52,14 @@ export async function lifecycle(cmd: string, rest: string[], io: Io): Promise<nu
       const uuid = uuidArg(operands, cmd);
       const t = last(p, 't');
       if (t !== undefined && !/^\d+$/.test(t)) throw new ZonixError('EINVAL', `Invalid timeout: "${t}"`);
+      if (t !== undefined) {
+        const { brandDriver } = await import('../../vm/index.ts');
+        if (!brandDriver((await host().get(uuid)).brand)?.info.stopTimeout)
+          throw new ZonixError(
+            'EINVAL',
+            'Timeout option is only supported for bhyve, KVM and docker containers.',
+          );
+      }
       const opts = {
         force: has(p, 'F'),
         op: io.op,
