@@ -137,6 +137,19 @@ describe('kvm brand: the jail around QEMU', { skip, timeout: 300_000 }, () => {
     assert.ok(!existsSync('/usr/zonix-jail-probe'));
   });
 
+  it('comes back with the host when its QEMU died (autoboot), in a jail again', async () => {
+    const before = pidOf(a);
+    process.kill(before, 'SIGKILL');
+    for (let i = 0; i < 100 && spawnSync('kill', ['-0', String(before)]).status === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const boot = await cli('zonix', ['boot', '-q']);
+    assert.equal(boot.code, 0, boot.stderr);
+    assert.match(boot.stderr, new RegExp(`started VM ${a}`));
+    const after = pidOf(a);
+    assert.ok(after > 0 && after !== before, 'a new QEMU');
+    assert.match(readFileSync(`/proc/${after}/status`, 'utf8'), /^CapEff:\s+0+$/m);
+  });
+
   it('cannot make device nodes or mounts to get at other disks', () => {
     const mk = inZone('mknod /tmp/sda b 8 0');
     assert.notEqual(mk.code, 0);
