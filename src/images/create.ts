@@ -290,9 +290,7 @@ export async function createImage(opts: CreateImageOptions): Promise<CreatedImag
     const job = { vmUuid: opts.vmUuid, imageUuid: manifest.uuid, partial };
     const write = (snap: string) =>
       writeImage(pool, snap, { manifest, originFinal, file: { ...file, partial }, opts, log });
-    return bootDisk
-      ? await withDiskSnapshot(bootDisk, pool, job, log, write)
-      : await withImageSnapshot(pool, job, log, write);
+    return await withImageSnapshot(pool, { ...job, ...(bootDisk ? { bootDisk } : {}) }, log, write);
   } finally {
     lock.release();
   }
@@ -362,56 +360,26 @@ function bootVolume(vm: Record<string, unknown>, uuid: string): Record<string, u
   return disk;
 }
 
-/** Snapshot the VM's boot disk and run `fn` on the snapshot, then remove it whatever happened. */
-async function withDiskSnapshot<T>(
-  disk: string,
-  pool: Pool,
-  what: { vmUuid: string; imageUuid: string; partial: string },
-  log: (line: string) => void,
-  fn: (snap: string) => Promise<T>,
-): Promise<T> {
-  const snap = `${disk}@imgadm-create-${what.imageUuid}`;
-  const jobs = pool.docs(JOBS);
-  const job: CreateJob = {
-    pid: process.pid,
-    start: processStartTime(process.pid) ?? '0',
-    snapshot: snap,
-    dataset: '',
-    partial: what.partial,
-  };
-  jobs.put(what.imageUuid, job);
-  let made = false;
-  let failed = false;
-  try {
-    log(`Snapshotting to "${snap}"`);
-    await pool.snapshot([snap]);
-    made = true;
-    return await fn(snap);
-  } finally {
-    if (made) await pool.destroy(snap).catch(() => (failed = true));
-    if (!failed) jobs.delete(what.imageUuid);
-  }
-}
-
 /**
  * Snapshot the VM, clone the snapshot, keep only `root/` in the clone and snapshot it as `@final`;
  * run `fn` on that, then remove the clone and the VM's snapshot whatever happened.
  */
 async function withImageSnapshot<T>(
   pool: Pool,
-  what: { vmUuid: string; imageUuid: string; partial: string },
+  what: { vmUuid: string; imageUuid: string; partial: string; bootDisk?: string },
   log: (line: string) => void,
   fn: (snap: string) => Promise<T>,
 ): Promise<T> {
-  const { vmUuid, imageUuid } = what;
-  const snap = `${pool.name}/${vmUuid}@imgadm-create-${imageUuid}`;
+  const { vmUuid, imageUuid, bootDisk } = what;
+  // A hardware VM's image is a snapshot of its boot disk as it is; a zone's, its root alone.
+  const snap = `${bootDisk ?? `${pool.name}/${vmUuid}`}@imgadm-create-${imageUuid}`;
   const work = `${pool.name}/imgadm-create-${imageUuid}`;
   const jobs = pool.docs(JOBS);
   const job: CreateJob = {
     pid: process.pid,
     start: processStartTime(process.pid) ?? '0',
     snapshot: snap,
-    dataset: work,
+    dataset: bootDisk ? '' : work,
     partial: what.partial,
   };
   jobs.put(imageUuid, job);
@@ -420,6 +388,7 @@ async function withImageSnapshot<T>(
     log(`Snapshotting to "${snap}"`);
     await pool.snapshot([snap]);
     undo.unshift(() => pool.destroy(snap));
+    if (bootDisk) return await fn(snap);
     await pool.clone(snap, work);
     undo.unshift(() => pool.destroy(work, { recursive: true }));
     await keepOnlyRoot(pool.datasetPath(work), vmUuid);

@@ -6,7 +6,7 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import type { LifecycleHook, VmRecord } from '../vm/index.ts';
-import { guestSocket, vncHost, vncPortFile, VM_UUID } from '../vm/index.ts';
+import { guestSocket, vncOffer, VM_UUID } from '../vm/index.ts';
 import { ask, order } from './control.ts';
 import { zoneControlDir, zoneControlRoot } from './server.ts';
 
@@ -68,19 +68,14 @@ export function metadataHook(): LifecycleHook {
       if (ctx.brand?.guestSerial) {
         // A hardware guest: served on its second serial port, QEMU's socket in its zone's /tmp.
         const guestSerial = guestSocket(ctx.zonepath, 'ttyb');
-        const port = typeof vm.vnc_port === 'number' ? vm.vnc_port : 0;
-        const vnc =
-          port === -1
-            ? {}
-            : {
-                vnc: {
-                  socket: guestSocket(ctx.zonepath, 'vnc'),
-                  host: vncHost(),
-                  port,
-                  portFile: vncPortFile(vm.uuid),
-                },
-              };
-        await order({ op: 'serve', uuid: vm.uuid, zonepath: ctx.zonepath, guestSerial, ...vnc });
+        const vnc = vncOffer(vm, ctx.zonepath);
+        await order({
+          op: 'serve',
+          uuid: vm.uuid,
+          zonepath: ctx.zonepath,
+          guestSerial,
+          ...(vnc ? { vnc } : {}),
+        });
         return;
       }
       if (!ctx.brand?.zoneControl) return;

@@ -262,11 +262,7 @@ export class VmCore {
       checkCancelled(op, `create VM ${uuid}`);
       // An HVM VM's disks: volumes under its dataset, the boot disk cloned from its image.
       const disks = Array.isArray(payload.disks)
-        ? await makeDisks(this.pool, ds, payload.disks as Record<string, unknown>[], {
-            origin: (image) => images?.origin(image),
-            imageSize: (image) => images?.lookup(image)?.image_size,
-            op,
-          })
+        ? await makeDisks(this.pool, ds, payload.disks as Record<string, unknown>[], { images, op })
         : undefined;
       const now = new Date().toISOString();
       const vm: VmRecord = {

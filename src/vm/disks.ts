@@ -12,6 +12,12 @@ import { VmError } from './errors.ts';
 
 const MiB = 1024 * 1024;
 
+/** The images disks are cloned from (the VM core's ImageCatalogue). */
+interface DiskImages {
+  lookup(uuid: string): { image_size?: number } | undefined;
+  origin(uuid: string): string;
+}
+
 export const diskDataset = (vmDataset: string, index: number): string => `${vmDataset}/disk${index}`;
 export const diskPath = (dataset: string): string => `/dev/zvol/rdsk/${dataset}`;
 
@@ -28,13 +34,7 @@ export async function makeDisks(
   pool: Pool,
   vmDataset: string,
   disks: Record<string, unknown>[],
-  opts: {
-    origin: (image: string) => string | undefined;
-    /** The image's `image_size` (MiB), when the disk does not say. */
-    imageSize?: (image: string) => number | undefined;
-    op?: Operation;
-    firstIndex?: number;
-  },
+  opts: { images?: DiskImages | undefined; op?: Operation; firstIndex?: number },
 ): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   let index = opts.firstIndex ?? 0;
@@ -46,12 +46,16 @@ export async function makeDisks(
     const ds = diskDataset(vmDataset, index++);
     const image = typeof d.image_uuid === 'string' ? d.image_uuid : undefined;
     const imageSize =
-      typeof d.image_size === 'number' ? d.image_size : image ? opts.imageSize?.(image) : undefined;
+      typeof d.image_size === 'number'
+        ? d.image_size
+        : image
+          ? opts.images?.lookup(image)?.image_size
+          : undefined;
     const size = typeof d.size === 'number' ? d.size : imageSize;
     if (size === undefined) throw new VmError('EINVAL', 'missing properties: disks.size');
     reportProgress(opts.op, { phase: 'disks', subject: ds });
     if (image) {
-      const origin = opts.origin(image);
+      const origin = opts.images?.lookup(image) ? opts.images.origin(image) : undefined;
       if (!origin) throw new VmError('EINVAL', `image ${image} is not installed`);
       await pool.clone(origin, ds);
       if (size > (imageSize ?? 0)) await pool.set(ds, { volsize: String(size * MiB) });
@@ -94,10 +98,7 @@ export async function changeDiskVolumes(
   after: readonly Disk[],
   updates: readonly Disk[],
   undo: { add(fn: () => Promise<unknown>): void },
-  images: {
-    origin: (image: string) => string | undefined;
-    imageSize?: (image: string) => number | undefined;
-  },
+  images: DiskImages | undefined,
 ): Promise<{ disks: Disk[]; removed: string[] }> {
   const volumeOf = (d: Disk) => (typeof d.zfs_filesystem === 'string' ? d.zfs_filesystem : undefined);
   const kept = new Set(after.map((d) => d.path));
@@ -125,7 +126,7 @@ export async function changeDiskVolumes(
   let made: Disk[] = [];
   if (fresh.length) {
     const first = Math.max(-1, ...before.map(indexOf)) + 1;
-    made = await makeDisks(pool, vmDataset, fresh, { ...images, firstIndex: first });
+    made = await makeDisks(pool, vmDataset, fresh, { images, firstIndex: first });
     for (const m of made) undo.add(() => pool.destroy(String(m.zfs_filesystem), { recursive: true }));
   }
   const rest = after.filter((d) => !fresh.includes(d));

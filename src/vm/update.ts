@@ -312,7 +312,6 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
       }
       let removedVolumes: string[] = [];
       if (['add_disks', 'update_disks', 'remove_disks'].some((k) => Object.hasOwn(payload, k))) {
-        const images = core.images;
         const changed = await changeDiskVolumes(
           core.pool,
           core.store.dataset(uuid),
@@ -320,10 +319,7 @@ export async function updateVm(core: VmCore, uuid: string, input: unknown): Prom
           objectsOf(next.disks),
           objectsOf(payload.update_disks),
           undo,
-          {
-            origin: (image) => images?.origin(image),
-            imageSize: (image) => images?.lookup(image)?.image_size,
-          },
+          core.images,
         );
         if (changed.disks.length) next.disks = changed.disks;
         removedVolumes = changed.removed;

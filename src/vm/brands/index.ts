@@ -18,8 +18,7 @@ export {
   tapName,
   tcgCacheMiB,
   vncAddress,
-  vncHost,
-  vncPortFile,
+  vncOffer,
 } from './qemu.ts';
 
 /** Which driver runs a brand's VMs: zone brands run as zones; HVM brands as QEMU inside a zone. */

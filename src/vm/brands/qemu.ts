@@ -84,6 +84,26 @@ export const vncHost = (): string => process.env.ZONIX_VNC_HOST || '127.0.0.1';
 /** Where the host's VNC listener of a running guest says it listens (`{host, port}`). */
 export const vncPortFile = (uuid: string): string => runPath('vnc', `${uuid}.json`);
 
+/** The guest has VNC (`vnc_port` -1 disables it; 0 or unset: a free port). */
+const vncEnabled = (vm: VmRecord): boolean => int(vm.vnc_port, 0) !== -1;
+
+/**
+ * What the host offers of a guest's VNC: QEMU's socket in the zone, relayed from TCP `host:port`
+ * (see the metadata server), or undefined when the guest has none.
+ */
+export function vncOffer(
+  vm: VmRecord,
+  zonepath: string,
+): { socket: string; host: string; port: number; portFile: string } | undefined {
+  if (!vncEnabled(vm)) return undefined;
+  return {
+    socket: guestSocket(zonepath, 'vnc'),
+    host: vncHost(),
+    port: int(vm.vnc_port, 0),
+    portFile: vncPortFile(vm.uuid),
+  };
+}
+
 /** The guest's VNC address while it runs, or undefined (none offered, or not up yet). */
 export function vncAddress(uuid: string): { host: string; port: number } | undefined {
   try {
@@ -168,7 +188,7 @@ export function qemuArgv(
     '-sandbox',
     'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
   ];
-  if (int(vm.vnc_port, 0) !== -1) {
+  if (vncEnabled(vm)) {
     const pw = str(vm.vnc_password) ? ',password=on' : '';
     argv.push('-vnc', `unix:${tmp('vnc')}${pw}`);
   }
@@ -342,7 +362,7 @@ export class QemuBrand implements BrandDriver {
       return this.zoneSpec(vm, ctx.zonepath, ctx);
     });
     const password = str(vm.vnc_password);
-    if (password !== undefined && int(vm.vnc_port, 0) !== -1) await this.setVncPassword(vm, ctx, password);
+    if (password !== undefined && vncEnabled(vm)) await this.setVncPassword(vm, ctx, password);
     return pid;
   }
 
